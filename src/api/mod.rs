@@ -1,0 +1,119 @@
+//! The HTTP API: shared state, the router and one module per resource.
+//!
+//! Handlers parse input into domain types, check permissions through the `Caller` extractor
+//! and call the store; they must not format error bodies themselves (see `error.rs`).
+
+mod credentials;
+mod health;
+mod json;
+mod keys;
+pub mod openapi;
+mod roles;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use json::ApiJson;
+
+use crate::auth::KeyCache;
+use crate::config::ProxyConfig;
+use crate::crypto::MasterKey;
+use crate::error::ApiError;
+use crate::proxy::client::Outbound;
+use crate::store::Store;
+
+/// Everything a request handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    master_key: MasterKey,
+    keys: KeyCache,
+    outbound: Outbound,
+    limits: ProxyConfig,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
+        let keys = KeyCache::new(store.clone());
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                master_key,
+                keys,
+                outbound,
+                limits,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The master key.
+    pub fn master_key(&self) -> &MasterKey {
+        &self.inner.master_key
+    }
+
+    /// The key verification cache.
+    pub fn keys(&self) -> &KeyCache {
+        &self.inner.keys
+    }
+
+    /// The outbound client.
+    pub fn outbound(&self) -> &Outbound {
+        &self.inner.outbound
+    }
+
+    /// Proxy limits and timeouts.
+    pub fn limits(&self) -> &ProxyConfig {
+        &self.inner.limits
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/v1/credentials", post(credentials::create).get(credentials::list))
+        .route(
+            "/v1/credentials/{alias}",
+            get(credentials::show)
+                .patch(credentials::update)
+                .delete(credentials::remove),
+        )
+        .route("/v1/credentials/{alias}/freeze", post(credentials::freeze))
+        .route("/v1/credentials/{alias}/unfreeze", post(credentials::unfreeze))
+        .route("/v1/credentials/{alias}/rotate", post(credentials::rotate))
+        .route("/v1/roles", post(roles::create).get(roles::list))
+        .route("/v1/roles/{id}", get(roles::show).delete(roles::remove))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .fallback(fallback)
+        .with_state(state)
+}
+
+/// Anything that is not an API route: the path proxy when the path is an absolute URL.
+async fn fallback(
+    state: axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::extract::FromRequestParts as _;
+    let path = req.uri().path();
+    if !(path.starts_with("/http://") || path.starts_with("/https://") || path.contains(":/")) {
+        return Err(ApiError::NotFound("no such route".into()));
+    }
+    let (mut parts, body) = req.into_parts();
+    let caller = crate::auth::Caller::from_request_parts(&mut parts, &state).await?;
+    crate::proxy::path_proxy(state, caller, axum::extract::Request::from_parts(parts, body)).await
+}

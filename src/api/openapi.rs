@@ -1,0 +1,51 @@
+//! `GET /openapi.json`, generated from the handlers' annotations (never hand-written).
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::{credentials, health, keys, roles};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Keystile", description = "Self-hosted credential gateway"),
+    paths(
+        health::health,
+        health::ready,
+        credentials::create,
+        credentials::list,
+        credentials::show,
+        credentials::update,
+        credentials::remove,
+        credentials::freeze,
+        credentials::unfreeze,
+        credentials::rotate,
+        roles::create,
+        roles::list,
+        roles::show,
+        roles::remove,
+        keys::create,
+        keys::list,
+        keys::revoke,
+    ),
+    components(schemas(
+        credentials::CreateCredential,
+        credentials::UpdateCredential,
+        credentials::RotateCredential,
+        credentials::CredentialView,
+        credentials::CredentialList,
+        roles::CreateRole,
+        roles::RoleView,
+        roles::RoleList,
+        keys::CreateKey,
+        keys::CreatedKey,
+        keys::KeyView,
+        keys::KeyList,
+    ))
+)]
+pub struct ApiDoc;
+
+/// Serves the document.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,93 @@
+//! Who is calling: API-key authentication, the verification cache and the [`Caller`]
+//! extractor. A handler that takes a `Caller` cannot run unauthenticated.
+//!
+//! Must not decide what a caller may do with a resource beyond permissions and scopes; that
+//! belongs to the handlers and the proxy pipeline.
+
+mod cache;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use secrecy::{ExposeSecret as _, SecretString};
+
+pub use cache::KeyCache;
+
+use crate::api::AppState;
+use crate::domain::{ApiKeyId, Permission, TenantId};
+use crate::error::ApiError;
+use crate::store::KeyGrant;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: ApiKeyId,
+    pub tenant_id: TenantId,
+    /// The key's grant (role, tenant status) as verified.
+    pub grant: Arc<KeyGrant>,
+    /// The token as presented, kept to recognise (and strip) it in forwarded headers.
+    pub token: Arc<SecretString>,
+}
+
+impl Caller {
+    /// Requires a permission (403 `Missing required permission: <p>` otherwise).
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.grant.role.permissions.grants(p) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "Missing required permission: {}",
+                p.as_str()
+            )))
+        }
+    }
+
+    /// Requires a credential alias to be within the caller's `credential_scopes`.
+    pub fn require_scope(&self, alias: &str) -> Result<(), ApiError> {
+        if self.grant.role.credential_scopes.allows(alias) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "credential is outside this API key's credential_scopes".into(),
+            ))
+        }
+    }
+
+    /// Whether the caller may see a credential at all (for filtering lists).
+    pub fn sees(&self, alias: &str) -> bool {
+        self.grant.role.credential_scopes.allows(alias)
+    }
+}
+
+/// Extracts the presented token: `Authorization: Bearer …` or `X-Keystile-Token: …`.
+pub fn presented_token(headers: &HeaderMap) -> Option<SecretString> {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, rest) = v.split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
+            return Some(SecretString::from(rest.trim().to_owned()));
+        }
+    }
+    headers
+        .get("x-keystile-token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| SecretString::from(v.trim().to_owned()))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = presented_token(&parts.headers)
+            .ok_or_else(|| ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()))?;
+        let grant = state.keys().verify(token.expose_secret()).await?;
+        Ok(Caller {
+            key_id: grant.key.id.clone(),
+            tenant_id: grant.key.tenant_id.clone(),
+            grant,
+            token: Arc::new(token),
+        })
+    }
+}

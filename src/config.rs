@@ -1,0 +1,244 @@
+//! Typed configuration, loaded once: TOML file → `KEYSTILE_*` environment → command-line flags.
+//!
+//! Secret fields (master key, admin token, database URL) are `SecretString`s. Invalid
+//! configuration is an error with a clear message, never a panic. There is no global config:
+//! the loaded value is passed to whoever needs it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Limits and timeouts of the proxy path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Largest request body forwarded upstream, in bytes.
+    pub max_request_body_bytes: u64,
+    /// Time to establish the upstream TCP (and TLS) connection.
+    pub connect_timeout_ms: u64,
+    /// Time from sending the request to the upstream's response head.
+    pub first_byte_timeout_ms: u64,
+    /// Extra PEM CA bundle trusted for upstream TLS, beside the system roots.
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: 10 * 1024 * 1024,
+            connect_timeout_ms: 10_000,
+            first_byte_timeout_ms: 60_000,
+            extra_ca_file: None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; `None` for the embedded SQLite default.
+    pub database_url: Option<SecretString>,
+    pub master_key: Option<SecretString>,
+    pub master_key_file: Option<PathBuf>,
+    pub admin_token: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub proxy: ProxyConfig,
+}
+
+/// The TOML file's shape: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<SecretString>,
+    master_key_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    #[serde(default)]
+    proxy: Option<ProxyConfig>,
+}
+
+/// Values given as flags (highest precedence).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeFlags {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7400].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory for the embedded database and generated master key [default: ./keystile-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); the embedded SQLite is used when absent.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// File holding the base64 master key.
+    #[arg(long, value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration from the file named by `flags.config` (or `KEYSTILE_CONFIG`),
+    /// then the environment as read by `env`, then the flags.
+    pub fn load(flags: &ServeFlags, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file_path = flags
+            .config
+            .clone()
+            .or_else(|| env("KEYSTILE_CONFIG").map(PathBuf::from));
+        let file = match &file_path {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+
+        let listen_text = flags
+            .listen
+            .clone()
+            .or_else(|| env("KEYSTILE_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:7400".to_owned());
+        let listen = listen_text
+            .parse()
+            .with_context(|| format!("invalid listen address {listen_text:?} (expected e.g. 127.0.0.1:7400)"))?;
+
+        let log_level = env("KEYSTILE_LOG")
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_owned());
+        let log_format = match flags.log_format {
+            Some(f) => f,
+            None => match env("KEYSTILE_LOG_FORMAT").as_deref() {
+                Some("json") => LogFormat::Json,
+                Some("text") => LogFormat::Text,
+                Some(other) => bail!("KEYSTILE_LOG_FORMAT must be 'text' or 'json', not {other:?}"),
+                None => file.log_format.unwrap_or_default(),
+            },
+        };
+
+        let mut proxy = file.proxy.unwrap_or_default();
+        if let Some(v) = env("KEYSTILE_PROXY_MAX_REQUEST_BODY_BYTES") {
+            proxy.max_request_body_bytes = v
+                .parse()
+                .context("KEYSTILE_PROXY_MAX_REQUEST_BODY_BYTES must be a number")?;
+        }
+        if let Some(v) = env("KEYSTILE_PROXY_EXTRA_CA_FILE") {
+            proxy.extra_ca_file = Some(PathBuf::from(v));
+        }
+
+        let database_url = flags
+            .database_url
+            .clone()
+            .map(SecretString::from)
+            .or_else(|| env("KEYSTILE_DATABASE_URL").map(SecretString::from))
+            .or(file.database_url);
+
+        let admin_token = env("KEYSTILE_ADMIN_TOKEN").map(SecretString::from);
+        if let Some(t) = &admin_token {
+            use secrecy::ExposeSecret as _;
+            let t = t.expose_secret();
+            if t.chars().count() < 32 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                bail!("KEYSTILE_ADMIN_TOKEN must be at least 32 characters without spaces");
+            }
+        }
+
+        Ok(Self {
+            listen,
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or_else(|| env("KEYSTILE_DATA_DIR").map(PathBuf::from))
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("keystile-data")),
+            database_url,
+            master_key: env("KEYSTILE_MASTER_KEY").map(SecretString::from),
+            master_key_file: flags
+                .master_key_file
+                .clone()
+                .or_else(|| env("KEYSTILE_MASTER_KEY_FILE").map(PathBuf::from))
+                .or(file.master_key_file),
+            admin_token,
+            log_format,
+            log_level,
+            proxy,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn flags_override_env_which_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\n[proxy]\nconnect_timeout_ms = 5\n",
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = HashMap::from([("KEYSTILE_LISTEN", "127.0.0.1:2")]);
+        let flags = ServeFlags {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen.port(), 2);
+        assert_eq!(c.data_dir, PathBuf::from("/from-file"));
+        assert_eq!(c.proxy.connect_timeout_ms, 5);
+        let flags = ServeFlags {
+            config: Some(file),
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen.port(), 3);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let flags = ServeFlags {
+            listen: Some("nope".into()),
+            ..Default::default()
+        };
+        let e = Config::load(&flags, |_| None).unwrap_err();
+        assert!(format!("{e:#}").contains("invalid listen address"));
+        let e = Config::load(&ServeFlags::default(), |k| {
+            (k == "KEYSTILE_ADMIN_TOKEN").then(|| "short".into())
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("32 characters"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(&file, "unknown_key = 1\n").unwrap();
+        let flags = ServeFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Config::load(&flags, |_| None).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! Validated domain types: identifiers, names, globs, egress policies, credentials and roles.
+//!
+//! Everything here is parsed at the edge ("parse, don't validate") and performs no I/O.
+
+pub mod credential;
+pub mod glob;
+pub mod ids;
+pub mod names;
+pub mod policy;
+pub mod role;
+
+pub use credential::{CredentialKind, CredentialSecret, Injection};
+pub use ids::{ApiKeyId, CredentialId, RoleId, TenantId};
+pub use names::{Alias, Name};
+pub use policy::EgressPolicy;
+pub use role::{Permission, Permissions, Scopes};
+
+/// Why a piece of input was refused. The message is safe to show to the caller: it never
+/// contains a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DomainError(pub String);
+
+impl DomainError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,99 @@
+//! The one place where errors become HTTP responses (SPEC S13).
+//!
+//! Every error body is `{"error": code, "message": text, "details": {…}}`. Client faults get a
+//! stable 4xx; our own faults a generic 500 whose cause is logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error as the API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("X-Keystile-Credential header is required")]
+    MissingCredential,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this account has been terminated")]
+    AccountTerminated,
+    #[error("{0}")]
+    EgressDenied(String),
+    #[error("{0}")]
+    SsrfBlocked(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("credential is frozen")]
+    CredentialFrozen,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UpstreamError(String),
+    #[error("upstream did not answer in time")]
+    UpstreamTimeout,
+    /// Our fault. The inner error is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// Wraps any internal failure.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    /// The HTTP status and S13 code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::MissingCredential => (StatusCode::BAD_REQUEST, "missing_credential"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::AccountTerminated => (StatusCode::FORBIDDEN, "account_terminated"),
+            Self::EgressDenied(_) => (StatusCode::FORBIDDEN, "egress_denied"),
+            Self::SsrfBlocked(_) => (StatusCode::FORBIDDEN, "ssrf_blocked"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::CredentialFrozen => (StatusCode::NOT_FOUND, "credential_frozen"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            Self::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl From<crate::domain::DomainError> for ApiError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        Self::InvalidRequest(e.0)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Database(inner) => Self::Internal(inner),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(cause) = &self {
+            // The cause goes to the log (it may name a table or a file), never to the client.
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let body = Json(json!({"error": code, "message": self.to_string(), "details": {}}));
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,26 @@
+//! Keystile: a self-hosted credential gateway.
+//!
+//! Callers send requests *through* Keystile; it keeps the real API keys encrypted, injects
+//! them into the outgoing request at the last moment and streams the answer back.
+//!
+//! Layout (one home per concept):
+//! - [`domain`]: validated types and policies, no I/O.
+//! - [`crypto`]: envelope encryption, API-key hashing, constant-time comparison.
+//! - [`store`]: the [`store::Store`] seam with one implementation per backend.
+//! - [`auth`]: who is calling (API keys, the key cache, the `Caller` extractor).
+//! - [`proxy`]: the proxy pipeline (egress policy, SSRF guard, injection, streaming).
+//! - [`api`]: axum handlers, one module per resource, and the router.
+//! - [`config`], [`telemetry`], [`server`]: configuration, logging, start-up.
+//! - [`cli`]: the command-line client.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod proxy;
+pub mod server;
+pub mod store;
+pub mod telemetry;

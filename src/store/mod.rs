@@ -1,0 +1,100 @@
+//! Persistence: the [`Store`] seam, its records and one implementation per backend.
+//!
+//! Every query is scoped by tenant (except key lookup by hash, which is how a tenant is found).
+//! Stored secrets are always [`Sealed`](crate::crypto::Sealed); this layer never sees
+//! plaintext. Must not contain business rules beyond uniqueness and referential integrity.
+
+mod migrations;
+pub mod postgres;
+mod records;
+mod sql;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use records::*;
+
+use crate::crypto::Sealed;
+use crate::crypto::token::TokenHash;
+use crate::domain::{Alias, ApiKeyId, CredentialId, RoleId, TenantId};
+
+/// A storage failure, classified by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist (in this tenant).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or reference rule refused the write; the text is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything else: logged, never shown.
+    #[error("database error")]
+    Database(#[source] anyhow::Error),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The persistence seam. One implementation per backend; one conformance suite for all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers (for `/ready`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Returns the tenant named `name`, creating it (active) if absent.
+    async fn ensure_tenant(&self, name: &str) -> StoreResult<TenantRecord>;
+
+    /// Creates a role; `Conflict` if the name is taken in the tenant.
+    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()>;
+    /// Lists a tenant's roles by name.
+    async fn list_roles(&self, tenant: &TenantId) -> StoreResult<Vec<RoleRecord>>;
+    /// One role of a tenant.
+    async fn role(&self, tenant: &TenantId, id: &RoleId) -> StoreResult<RoleRecord>;
+    /// Deletes a role; `Conflict` while unrevoked keys use it.
+    async fn delete_role(&self, tenant: &TenantId, id: &RoleId) -> StoreResult<()>;
+
+    /// Creates an API key; the role must exist in the same tenant.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Lists a tenant's unrevoked keys, newest first.
+    async fn list_api_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Finds a key by hash (revoked ones too, so callers can say so), with role and tenant status.
+    async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<KeyGrant>>;
+    /// Revokes a key (idempotent for an already revoked key: `NotFound`).
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Records that a key was used.
+    async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Counts a tenant's unrevoked keys.
+    async fn count_api_keys(&self, tenant: &TenantId) -> StoreResult<i64>;
+
+    /// Creates a credential; `Conflict` if the alias is taken in the tenant.
+    async fn create_credential(&self, c: &CredentialRecord) -> StoreResult<()>;
+    /// One credential by alias.
+    async fn credential(&self, tenant: &TenantId, alias: &Alias) -> StoreResult<CredentialRecord>;
+    /// A page of credentials ordered by alias, starting after `after`.
+    async fn list_credentials(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Alias>,
+        limit: u32,
+    ) -> StoreResult<Vec<CredentialRecord>>;
+    /// Saves status, injection, policy, description and metadata.
+    async fn update_credential(&self, c: &CredentialRecord) -> StoreResult<()>;
+    /// Replaces the sealed data and bumps the version, if the version is still `expected`.
+    async fn rotate_credential(
+        &self,
+        tenant: &TenantId,
+        id: &CredentialId,
+        expected_version: i64,
+        sealed: &Sealed,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes a credential.
+    async fn delete_credential(&self, tenant: &TenantId, alias: &Alias) -> StoreResult<()>;
+}
+
+/// The current time, truncated to microseconds so it round-trips through every backend.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}

@@ -1,0 +1,105 @@
+//! Records as the store reads and writes them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Sealed;
+use crate::crypto::token::TokenHash;
+use crate::domain::{
+    Alias, ApiKeyId, CredentialId, CredentialKind, EgressPolicy, Injection, Name, Permissions, RoleId, Scopes, TenantId,
+};
+
+/// Whether a tenant may act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Terminated,
+}
+
+/// Whether a credential may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStatus {
+    Active,
+    Frozen,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($variant:ident => $text:literal),+ }) => {
+        impl $t {
+            /// The stored text form.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+            /// Parses the stored text form.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+text_enum!(TenantStatus { Active => "active", Terminated => "terminated" });
+text_enum!(CredentialStatus { Active => "active", Frozen => "frozen" });
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub name: String,
+    pub status: TenantStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleRecord {
+    pub id: RoleId,
+    pub tenant_id: TenantId,
+    pub name: Name,
+    pub description: Option<String>,
+    pub permissions: Permissions,
+    pub credential_scopes: Scopes,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key (hash only; the plaintext is never stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: Name,
+    pub key_prefix: String,
+    pub key_hash: TokenHash,
+    pub role_id: RoleId,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a presented key grants: the key, its role and its tenant's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyGrant {
+    pub key: ApiKeyRecord,
+    pub role: RoleRecord,
+    pub tenant_status: TenantStatus,
+}
+
+/// A credential with its sealed data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialRecord {
+    pub id: CredentialId,
+    pub tenant_id: TenantId,
+    pub alias: Alias,
+    pub kind: CredentialKind,
+    pub status: CredentialStatus,
+    pub version: i64,
+    pub inject: Option<Injection>,
+    pub policy: EgressPolicy,
+    pub description: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub sealed: Sealed,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
