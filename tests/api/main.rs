@@ -1,0 +1,10 @@
+//! Black-box API tests: a real gateway on 127.0.0.1:0 with a fresh SQLite store per test, a
+//! real upstream server, real HTTP. Each module covers one area.
+
+mod auth;
+mod credentials;
+mod helpers;
+mod proxy;
+mod secrets_at_rest;
+
+mod walkthrough;
