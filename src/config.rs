@@ -30,6 +30,10 @@ pub struct ProxyConfig {
     pub connect_timeout_ms: u64,
     /// Time from sending the request to the upstream's response head.
     pub first_byte_timeout_ms: u64,
+    /// Longest silence allowed between two chunks of a streamed upstream body.
+    pub idle_timeout_ms: u64,
+    /// Largest upstream body `/v1/execute` returns (it answers with one JSON document).
+    pub max_execute_response_bytes: u64,
     /// Extra PEM CA bundle trusted for upstream TLS, beside the system roots.
     pub extra_ca_file: Option<PathBuf>,
 }
@@ -40,6 +44,8 @@ impl Default for ProxyConfig {
             max_request_body_bytes: 10 * 1024 * 1024,
             connect_timeout_ms: 10_000,
             first_byte_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            max_execute_response_bytes: 10 * 1024 * 1024,
             extra_ca_file: None,
         }
     }

@@ -9,11 +9,12 @@ mod json;
 mod keys;
 pub mod openapi;
 mod roles;
+mod surfaces;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 pub use json::ApiJson;
 
@@ -99,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/roles/{id}", get(roles::show).delete(roles::remove))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/v1/execute", post(surfaces::execute))
+        .route("/v1/proxy", any(surfaces::ephemeral))
         .fallback(fallback)
         .with_state(state)
 }
@@ -108,12 +111,9 @@ async fn fallback(
     state: axum::extract::State<AppState>,
     req: axum::extract::Request,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::extract::FromRequestParts as _;
     let path = req.uri().path();
     if !(path.starts_with("/http://") || path.starts_with("/https://") || path.contains(":/")) {
         return Err(ApiError::NotFound("no such route".into()));
     }
-    let (mut parts, body) = req.into_parts();
-    let caller = crate::auth::Caller::from_request_parts(&mut parts, &state).await?;
-    crate::proxy::path_proxy(state, caller, axum::extract::Request::from_parts(parts, body)).await
+    surfaces::path(state, req).await
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, health, keys, roles};
+use super::{credentials, health, keys, roles, surfaces};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use super::{credentials, health, keys, roles};
         keys::create,
         keys::list,
         keys::revoke,
+        surfaces::execute,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -41,6 +42,8 @@ use super::{credentials, health, keys, roles};
         keys::CreatedKey,
         keys::KeyView,
         keys::KeyList,
+        surfaces::ExecuteRequest,
+        surfaces::ExecuteParams,
     ))
 )]
 pub struct ApiDoc;

@@ -81,12 +81,16 @@ async fn serve(flags: ServeFlags) -> anyhow::Result<ExitCode> {
     let prepared = crate::server::prepare(&config).await?;
     let addr = listener.local_addr().context("listener address")?;
     if let Some(key) = &prepared.new_admin_key {
-        // Printed to stdout once, never logged: the log may be shipped elsewhere.
-        println!(
-            "\nAdmin API key (shown once, store it now):\n\n    {}\n\n    export KEYSTILE_TOKEN={}\n",
-            key.expose_secret(),
+        // Printed to stdout once, never logged: the log may be shipped elsewhere. A closed or
+        // broken stdout must not take the gateway down, so write errors are ignored.
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "\nAdmin API key (shown once, store it now):\n\n    {}\n\n    export KEYSTILE_TOKEN=<the key above>\n",
             key.expose_secret()
         );
+        let _ = out.flush();
     }
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "keystile listening");
     crate::server::run(listener, prepared.state, shutdown_signal()).await?;

@@ -144,6 +144,7 @@ pub struct RawSecretData {
 }
 
 /// What an injection adds to an outgoing request.
+#[derive(Clone)]
 pub struct Injected {
     /// Headers to set (replacing any the caller sent under the same name).
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -270,6 +271,22 @@ impl CredentialSecret {
         let raw: RawSecretData =
             serde_json::from_slice(bytes).map_err(|_| DomainError::new("stored credential data is malformed"))?;
         Self::from_raw(kind, raw)
+    }
+
+    /// The values that must never be echoed back to a caller (SPEC S9): the key, the password
+    /// and `user:password` (whose base64 is the Basic header), each header value.
+    pub fn secret_values(&self) -> Vec<Zeroizing<String>> {
+        match self {
+            Self::ApiKey { key } => vec![Zeroizing::new(key.expose_secret().to_owned())],
+            Self::BasicAuth { username, password } => vec![
+                Zeroizing::new(password.expose_secret().to_owned()),
+                Zeroizing::new(format!("{}:{}", username.expose_secret(), password.expose_secret())),
+            ],
+            Self::Headers { headers } => headers
+                .iter()
+                .map(|(_, v)| Zeroizing::new(v.expose_secret().to_owned()))
+                .collect(),
+        }
     }
 
     /// Computes the headers / query parameter to inject, following `inject` or the kind's default.

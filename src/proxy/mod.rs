@@ -1,56 +1,124 @@
-//! The proxy pipeline (SPEC S5). Each phase is one function; read top to bottom:
+//! The proxy pipeline (SPEC S5), shared by every surface. Each phase is one function; read
+//! [`forward`] top to bottom:
 //!
-//! authenticate (the `Caller` extractor) → resolve the credential and check the caller's
-//! permission and scope → build the upstream request → egress policy → inject the credential
-//! → send through the guarded client (SSRF check at connect) → stream the response back.
+//! authenticate (the `Caller` extractor, before we get here) → resolve the credential and check
+//! the caller's permission and scope → build the upstream request → egress policy → inject the
+//! credential → send through the guarded client (SSRF check at connect) → stream the response
+//! back through the redactor.
 //!
 //! Must not buffer bodies, log secret values, or let a caller's Keystile key reach upstream.
 
+pub mod body;
 pub mod client;
 pub mod headers;
+pub mod redact;
 pub mod ssrf;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use http::{HeaderMap, Method};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body::Body as _;
+use http_body_util::{LengthLimitError, Limited};
 
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::crypto::Aad;
 use crate::domain::credential::Injected;
+use crate::domain::glob::Glob;
+use crate::domain::policy::PrivateNetwork;
 use crate::domain::{Alias, CredentialSecret, Permission};
 use crate::error::ApiError;
 use crate::store::{CredentialRecord, CredentialStatus};
 use client::ConnectError;
+use redact::Redactor;
 
-/// A request on its way upstream, before injection.
-pub struct Outgoing {
+/// How many redirects a route that follows them may take.
+const MAX_REDIRECTS: usize = 5;
+
+/// Which surface a request came through (recorded as `proxy_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    Path,
+    Execute,
+    Ephemeral,
+    Route,
+}
+
+impl ProxyMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Execute => "execute",
+            Self::Ephemeral => "ephemeral",
+            Self::Route => "route",
+        }
+    }
+}
+
+/// Extra rules a route adds on top of its credential's policy.
+#[derive(Debug, Clone, Default)]
+pub struct RouteRules {
+    pub allowed_methods: Option<BTreeSet<Method>>,
+    pub allowed_paths: Option<Vec<Glob>>,
+    pub follow_redirects: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// A request as a surface hands it to the pipeline.
+pub struct ProxyRequest {
+    pub mode: ProxyMode,
+    /// The credential to inject; only the ephemeral surface may go without one.
+    pub credential: Option<Alias>,
     pub method: Method,
     pub url: url::Url,
+    /// The caller's headers, as received (cleaned by the pipeline).
     pub headers: HeaderMap,
     pub body: Body,
+    pub rules: RouteRules,
 }
 
-/// The path proxy: `{METHOD} /{absolute-target-url}` with `X-Keystile-Credential`.
-pub async fn path_proxy(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
-    let target = target_from_path(req.uri())?;
-    let alias = credential_alias(req.headers())?;
-    let credential = resolve_credential(&state, &caller, &alias).await?;
-    let outgoing = build_request(&state, &caller, req, target)?;
-    check_egress(&credential, &outgoing)?;
-    let injected = decrypt_and_inject(&state, &credential)?;
-    let upstream = apply_injection(outgoing, injected)?;
-    send(&state, &credential, upstream).await
+/// A request on its way upstream, before injection.
+struct Outgoing {
+    method: Method,
+    url: url::Url,
+    headers: HeaderMap,
+    body: Body,
+    body_is_empty: bool,
 }
 
-/// Parses the target URL written after the gateway's own `/`.
-fn target_from_path(uri: &http::Uri) -> Result<url::Url, ApiError> {
-    let raw = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    parse_target(raw.strip_prefix('/').unwrap_or(raw))
+/// Runs a request through the whole pipeline and returns the caller's (streaming) response.
+pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Result<http::Response<Body>, ApiError> {
+    caller.require(Permission::Execute)?;
+    let credential = match &req.credential {
+        Some(alias) => Some(resolve_credential(state, caller, alias).await?),
+        None => None,
+    };
+    let rules = req.rules.clone();
+    let outgoing = build_request(state, caller, req)?;
+    check_egress(credential.as_ref(), &rules, &outgoing.method, &outgoing.url)?;
+    let (injected, redactor) = match &credential {
+        Some(c) => decrypt(state, c)?,
+        None => (None, Redactor::new(&[])),
+    };
+    let allow = credential
+        .as_ref()
+        .map(|c| c.policy.allow_private_network.clone())
+        .unwrap_or_default();
+    let response = send_following_redirects(
+        state,
+        credential.as_ref(),
+        &rules,
+        &allow,
+        outgoing,
+        injected.as_ref(),
+        &redactor,
+    )
+    .await?;
+    let idle = Duration::from_millis(state.limits().idle_timeout_ms);
+    body::into_caller_response(response, redactor, idle)
 }
 
 /// Parses and sanity-checks an absolute target URL (scheme, host, no userinfo).
@@ -71,19 +139,19 @@ pub fn parse_target(raw: &str) -> Result<url::Url, ApiError> {
     Ok(url)
 }
 
-/// Reads `X-Keystile-Credential`.
-fn credential_alias(headers: &HeaderMap) -> Result<Alias, ApiError> {
-    let raw = headers
-        .get("x-keystile-credential")
-        .ok_or(ApiError::MissingCredential)?
+/// Reads the credential alias from `X-Keystile-Credential`, if present.
+pub fn credential_header(headers: &HeaderMap) -> Result<Option<Alias>, ApiError> {
+    let Some(raw) = headers.get("x-keystile-credential") else {
+        return Ok(None);
+    };
+    let text = raw
         .to_str()
         .map_err(|_| ApiError::InvalidRequest("X-Keystile-Credential is not valid text".into()))?;
-    Ok(Alias::parse(raw.trim())?)
+    Ok(Some(Alias::parse(text.trim())?))
 }
 
 /// Finds the credential and checks that the caller may use it.
 async fn resolve_credential(state: &AppState, caller: &Caller, alias: &Alias) -> Result<CredentialRecord, ApiError> {
-    caller.require(Permission::Execute)?;
     caller.require_scope(alias.as_str())?;
     let credential = state.store().credential(&caller.tenant_id, alias).await?;
     if credential.status == CredentialStatus::Frozen {
@@ -93,105 +161,227 @@ async fn resolve_credential(state: &AppState, caller: &Caller, alias: &Alias) ->
 }
 
 /// Builds the upstream request from the caller's: headers cleaned, body size-limited.
-fn build_request(state: &AppState, caller: &Caller, req: Request, url: url::Url) -> Result<Outgoing, ApiError> {
-    let (parts, body) = req.into_parts();
+fn build_request(state: &AppState, caller: &Caller, req: ProxyRequest) -> Result<Outgoing, ApiError> {
     let limit = state.limits().max_request_body_bytes;
-    let declared = parts
+    let declared = req
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared.is_some_and(|len| len > limit) || req.body.size_hint().lower() > limit {
         return Err(ApiError::PayloadTooLarge(format!("request body exceeds {limit} bytes")));
     }
-    let mut headers = parts.headers;
+    let mut headers = req.headers;
     headers::strip_for_upstream(&mut headers, &caller.token);
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let body_is_empty = req.body.size_hint().exact() == Some(0);
+    let limited = Limited::new(req.body, usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(Outgoing {
-        method: parts.method,
-        url,
+        method: req.method,
+        url: req.url,
         headers,
         body: Body::new(limited),
+        body_is_empty,
     })
 }
 
-/// Checks the target against the credential's egress policy; nothing is sent on failure.
-fn check_egress(credential: &CredentialRecord, outgoing: &Outgoing) -> Result<(), ApiError> {
-    credential
-        .policy
-        .check(&outgoing.method, &outgoing.url)
-        .map_err(|e| ApiError::EgressDenied(e.0))
+/// Checks the target against the credential's egress policy and the route's rules; nothing is
+/// sent on failure. Without a credential only HTTPS is allowed (and public addresses, by the
+/// client).
+fn check_egress(
+    credential: Option<&CredentialRecord>,
+    rules: &RouteRules,
+    method: &Method,
+    url: &url::Url,
+) -> Result<(), ApiError> {
+    match credential {
+        Some(c) => c.policy.check(method, url).map_err(|e| ApiError::EgressDenied(e.0))?,
+        None if url.scheme() != "https" => {
+            return Err(ApiError::EgressDenied(
+                "without a credential only https targets are allowed".into(),
+            ));
+        }
+        None => {}
+    }
+    if rules.allowed_methods.as_ref().is_some_and(|m| !m.contains(method)) {
+        return Err(ApiError::EgressDenied(format!(
+            "method {method} is not allowed by the route"
+        )));
+    }
+    if rules
+        .allowed_paths
+        .as_ref()
+        .is_some_and(|p| !p.iter().any(|g| g.matches(url.path())))
+    {
+        return Err(ApiError::EgressDenied("path is not allowed by the route".into()));
+    }
+    Ok(())
 }
 
-/// Decrypts the credential just in time and computes what to inject.
-fn decrypt_and_inject(state: &AppState, credential: &CredentialRecord) -> Result<Injected, ApiError> {
+/// Decrypts the credential just in time: what to inject, and what to redact from the answer.
+fn decrypt(state: &AppState, credential: &CredentialRecord) -> Result<(Option<Injected>, Redactor), ApiError> {
     let aad = Aad {
         kind: "credential",
         tenant: credential.tenant_id.as_str(),
         object_id: credential.id.as_str(),
         version: credential.version,
     };
+    let internal = |what: &str| ApiError::internal(anyhow::anyhow!("credential {}: {what}", credential.id));
     let plaintext = credential
         .sealed
         .open(state.master_key(), aad)
-        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context(format!("credential {}", credential.id))))?;
-    let secret = CredentialSecret::from_plaintext(credential.kind, &plaintext)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("credential {}: {e}", credential.id)))?;
-    secret
-        .inject(credential.inject.as_ref())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("credential {}: {e}", credential.id)))
+        .map_err(|_| internal("cannot decrypt"))?;
+    let secret = CredentialSecret::from_plaintext(credential.kind, &plaintext).map_err(|e| internal(&e.0))?;
+    let injected = secret.inject(credential.inject.as_ref()).map_err(|e| internal(&e.0))?;
+    let forms: Vec<_> = secret
+        .secret_values()
+        .iter()
+        .flat_map(|v| redact::encoded_forms(v))
+        .collect();
+    Ok((Some(injected), Redactor::new(&forms)))
 }
 
-/// Places the injected headers / query parameter; the caller cannot override them.
-fn apply_injection(mut outgoing: Outgoing, injected: Injected) -> Result<http::Request<Body>, ApiError> {
-    for (name, value) in injected.headers {
-        outgoing.headers.remove(&name);
-        outgoing.headers.insert(name, value);
-    }
-    if let Some((name, value)) = injected.query {
-        let kept: Vec<(String, String)> = outgoing
-            .url
-            .query_pairs()
-            .filter(|(k, _)| k != name.as_str())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let mut pairs = outgoing.url.query_pairs_mut();
-        pairs.clear();
-        for (k, v) in &kept {
-            pairs.append_pair(k, v);
+/// Builds the wire request: the injected headers / query parameter placed last, so the caller
+/// cannot override them.
+fn wire_request(
+    method: Method,
+    mut url: url::Url,
+    mut headers: HeaderMap,
+    body: Body,
+    injected: Option<&Injected>,
+    redactor: &Redactor,
+) -> Result<http::Request<Body>, ApiError> {
+    if let Some(injected) = injected {
+        for (name, value) in &injected.headers {
+            headers.remove(name);
+            headers.insert(name.clone(), value.clone());
         }
-        pairs.append_pair(&name, value.as_str());
+        if let Some((name, value)) = &injected.query {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != name.as_str())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut pairs = url.query_pairs_mut();
+            pairs.clear();
+            for (k, v) in &kept {
+                pairs.append_pair(k, v);
+            }
+            pairs.append_pair(name, value.as_str());
+        }
     }
-    let uri: http::Uri = outgoing
-        .url
+    if redactor.is_active() {
+        // A compressed answer could not be searched for echoed secrets.
+        headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    }
+    let uri: http::Uri = url
         .as_str()
         .parse()
         .map_err(|_| ApiError::InvalidRequest("target URL cannot be sent".into()))?;
     let mut req = http::Request::builder()
-        .method(outgoing.method)
+        .method(method)
         .uri(uri)
-        .body(outgoing.body)
+        .body(body)
         .map_err(|_| ApiError::InvalidRequest("request cannot be built".into()))?;
-    *req.headers_mut() = outgoing.headers;
+    *req.headers_mut() = headers;
     Ok(req)
 }
 
-/// Sends through the guarded client and streams the response back.
-async fn send(state: &AppState, credential: &CredentialRecord, req: http::Request<Body>) -> Result<Response, ApiError> {
-    let client = state.outbound().client(&credential.policy.allow_private_network);
-    let first_byte = Duration::from_millis(state.limits().first_byte_timeout_ms);
-    let response = match tokio::time::timeout(first_byte, client.request(req)).await {
-        Err(_) => return Err(ApiError::UpstreamTimeout),
-        Ok(Err(e)) => return Err(upstream_error(&e)),
-        Ok(Ok(r)) => r,
+/// Sends the request; when the route follows redirects (and the request has no body to
+/// replay), each hop is checked against the egress policy again, dialled through the SSRF
+/// guard, and gets the credential only if it stays on the original origin.
+async fn send_following_redirects(
+    state: &AppState,
+    credential: Option<&CredentialRecord>,
+    rules: &RouteRules,
+    allow: &PrivateNetwork,
+    outgoing: Outgoing,
+    injected: Option<&Injected>,
+    redactor: &Redactor,
+) -> Result<http::Response<hyper::body::Incoming>, ApiError> {
+    let origin = outgoing.url.origin();
+    let follow = rules.follow_redirects && outgoing.body_is_empty;
+    let base_headers = if follow {
+        outgoing.headers.clone()
+    } else {
+        HeaderMap::new()
     };
-    let (mut parts, body) = response.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    let body = body.map_err(axum::Error::new);
-    Ok(Response::from_parts(parts, Body::new(body)))
+    let (mut method, mut url) = (outgoing.method.clone(), outgoing.url.clone());
+    let req = wire_request(
+        outgoing.method,
+        outgoing.url,
+        outgoing.headers,
+        outgoing.body,
+        injected,
+        redactor,
+    )?;
+    let mut response = send(state, rules, allow, req).await?;
+    for _ in 0..MAX_REDIRECTS {
+        if !follow || !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+            break;
+        }
+        let Some(next) = redirect_target(&response, &url)? else {
+            break;
+        };
+        if response.status() == StatusCode::SEE_OTHER
+            || (matches!(response.status(), StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                && method == Method::POST)
+        {
+            method = Method::GET;
+        }
+        check_egress(credential, rules, &method, &next)?;
+        let same_origin = next.origin() == origin;
+        let hop_injected = if same_origin { injected } else { None };
+        let req = wire_request(
+            method.clone(),
+            next.clone(),
+            base_headers.clone(),
+            Body::empty(),
+            hop_injected,
+            redactor,
+        )?;
+        url = next;
+        response = send(state, rules, allow, req).await?;
+    }
+    Ok(response)
 }
 
-/// Classifies a client error by where it came from.
+/// The absolute URL a redirect points to, if it has a usable `Location`.
+fn redirect_target<B>(response: &http::Response<B>, current: &url::Url) -> Result<Option<url::Url>, ApiError> {
+    let Some(location) = response
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let next = current
+        .join(location)
+        .map_err(|_| ApiError::UpstreamError("the upstream redirected to an invalid URL".into()))?;
+    parse_target(next.as_str())
+        .map(Some)
+        .map_err(|_| ApiError::EgressDenied("redirect target is not allowed".into()))
+}
+
+/// Sends one request through the guarded client for this private-network setting.
+async fn send(
+    state: &AppState,
+    rules: &RouteRules,
+    allow: &PrivateNetwork,
+    req: http::Request<Body>,
+) -> Result<http::Response<hyper::body::Incoming>, ApiError> {
+    let client = state.outbound().client(allow);
+    let first_byte = rules
+        .timeout
+        .unwrap_or(Duration::from_millis(state.limits().first_byte_timeout_ms));
+    match tokio::time::timeout(first_byte, client.request(req)).await {
+        Err(_) => Err(ApiError::UpstreamTimeout),
+        Ok(Err(e)) => Err(upstream_error(&e)),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// Classifies a client error by where it came from: refused by us (403), the caller's body
+/// (413), a timeout (504) or the upstream (502).
 fn upstream_error(e: &hyper_util::client::legacy::Error) -> ApiError {
     if let Some(c) = ConnectError::find(e) {
         return match c {

@@ -407,6 +407,17 @@ macro_rules! impl_store {
                 .await
                 .map_err(crate::store::sql::db_err("credential"))?;
                 if done.rows_affected() == 0 {
+                    // Nothing matched: a missing credential (or another tenant's) is NotFound;
+                    // only a moved-on version is a conflict worth retrying.
+                    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_str())
+                        .bind(id.as_str())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(crate::store::sql::db_err("credential"))?;
+                    if exists == 0 {
+                        return Err(crate::store::StoreError::NotFound("credential"));
+                    }
                     return Err(crate::store::StoreError::Conflict("credential changed concurrently; retry".into()));
                 }
                 Ok(())

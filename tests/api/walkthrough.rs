@@ -74,14 +74,17 @@ async fn the_readme_walkthrough_works_with_the_real_binary() {
     let _gateway = Gateway(child);
 
     // The admin key is printed once, on stdout.
+    let mut lines = BufReader::new(stdout).lines();
     let mut admin_key = String::new();
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(k) = line.trim().strip_prefix("kst_") {
             admin_key = format!("kst_{k}");
             break;
         }
     }
+    // Keep draining stdout so the gateway never writes into a closed pipe.
+    let rest_of_stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     assert!(admin_key.len() > 40, "admin key printed");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     loop {
@@ -160,6 +163,8 @@ async fn the_readme_walkthrough_works_with_the_real_binary() {
 
     drop(_gateway);
     let logs = std::io::read_to_string(stderr).unwrap();
+    let stdout_rest = rest_of_stdout.join().unwrap();
+    assert!(!stdout_rest.contains(&admin_key), "the admin key is printed once");
     assert!(!logs.contains(&admin_key), "the admin key is never logged");
     assert!(!logs.contains("sk-demo-123"));
     assert!(!logs.contains(agent_key));

@@ -1,0 +1,158 @@
+//! The proxy surfaces (SPEC S5): each turns its input into a [`ProxyRequest`] and hands it to
+//! the one pipeline, [`proxy::forward`].
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, extract::FromRequestParts as _};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_body_util::{BodyExt as _, Limited};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::{ApiJson, AppState};
+use crate::auth::Caller;
+use crate::domain::Alias;
+use crate::error::ApiError;
+use crate::proxy::{self, ProxyMode, ProxyRequest, RouteRules};
+
+/// The path proxy: `{METHOD} /{absolute-target-url}` with `X-Keystile-Credential`.
+pub async fn path(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    let raw = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = proxy::parse_target(raw.strip_prefix('/').unwrap_or(raw))?;
+    let credential = proxy::credential_header(&parts.headers)?.ok_or(ApiError::MissingCredential)?;
+    let request = ProxyRequest {
+        mode: ProxyMode::Path,
+        credential: Some(credential),
+        method: parts.method,
+        url,
+        headers: parts.headers,
+        body,
+        rules: RouteRules::default(),
+    };
+    Ok(proxy::forward(&state, &caller, request).await?.into_response())
+}
+
+/// The ephemeral proxy: `{METHOD} /v1/proxy` with `X-Keystile-Target`; the credential is
+/// optional and the request's query string is appended to the target's.
+pub async fn ephemeral(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-keystile-target")
+        .ok_or_else(|| ApiError::InvalidRequest("X-Keystile-Target header is required".into()))?
+        .to_str()
+        .map_err(|_| ApiError::InvalidRequest("X-Keystile-Target is not valid text".into()))?;
+    let mut url = proxy::parse_target(target.trim())?;
+    if let Some(q) = parts.uri.query() {
+        let merged = match url.query() {
+            Some(existing) if !existing.is_empty() => format!("{existing}&{q}"),
+            _ => q.to_owned(),
+        };
+        url.set_query(Some(&merged));
+    }
+    let request = ProxyRequest {
+        mode: ProxyMode::Ephemeral,
+        credential: proxy::credential_header(&parts.headers)?,
+        method: parts.method,
+        url,
+        headers: parts.headers,
+        body,
+        rules: RouteRules::default(),
+    };
+    Ok(proxy::forward(&state, &caller, request).await?.into_response())
+}
+
+/// `POST /v1/execute` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    #[schema(value_type = String, example = "github")]
+    credential: Alias,
+    /// Only `http.request` exists.
+    action: String,
+    params: ExecuteParams,
+}
+
+/// What to send.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteParams {
+    method: String,
+    url: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    /// A string is sent as is; any other JSON value is sent as JSON.
+    #[schema(value_type = Option<Object>)]
+    body: Option<Value>,
+}
+
+/// Execute: one HTTP request described as JSON; the answer comes back as
+/// `{"status", "headers", "body"}` (body as JSON when the upstream sent JSON, else text).
+#[utoipa::path(post, path = "/v1/execute", request_body = ExecuteRequest,
+    responses((status = 200, description = "{status, headers, body}"), (status = 400), (status = 403)))]
+pub async fn execute(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ExecuteRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if req.action != "http.request" {
+        return Err(ApiError::InvalidRequest("action must be \"http.request\"".into()));
+    }
+    let p = req.params;
+    let method = Method::from_bytes(p.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ApiError::InvalidRequest("params.method is not a valid HTTP method".into()))?;
+    let url = proxy::parse_target(&p.url)?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &p.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid header name {name:?}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid value for {name}")))?;
+        headers.append(name, value);
+    }
+    let body = match p.body {
+        None | Some(Value::Null) => Body::empty(),
+        Some(Value::String(s)) => Body::from(s),
+        Some(other) => {
+            headers
+                .entry(http::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
+            Body::from(other.to_string())
+        }
+    };
+    let request = ProxyRequest {
+        mode: ProxyMode::Execute,
+        credential: Some(req.credential),
+        method,
+        url,
+        headers,
+        body,
+        rules: RouteRules::default(),
+    };
+    let response = proxy::forward(&state, &caller, request).await?;
+    let (parts, body) = response.into_parts();
+    let limit = usize::try_from(state.limits().max_execute_response_bytes).unwrap_or(usize::MAX);
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| ApiError::UpstreamError(format!("the upstream's answer is unreadable or exceeds {limit} bytes")))?
+        .to_bytes();
+    let is_json = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    let body = match is_json.then(|| serde_json::from_slice::<Value>(&bytes)) {
+        Some(Ok(v)) => v,
+        _ => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    Ok(Json(json!({
+        "status": parts.status.as_u16(),
+        "headers": proxy::body::headers_as_json(&parts.headers),
+        "body": body,
+    })))
+}

@@ -1,0 +1,89 @@
+//! The store conformance suite: every test below runs once per backend.
+//!
+//! Each conformance test is a plain `async fn(&Fixture)` in one of the topic modules; the
+//! [`conformance!`] macro instantiates it as `sqlite::<topic>::<test>` (a fresh SQLite file)
+//! and `postgres::<topic>::<test>` (a fresh PostgreSQL schema). Run one backend with
+//! `cargo test --test store sqlite::` or `cargo test --test store postgres::`.
+//!
+//! PostgreSQL: `KEYSTILE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! When it cannot be reached the PostgreSQL tests are skipped, unless `CI=true`, where they fail.
+
+mod api_keys;
+mod basics;
+mod credentials;
+mod fixtures;
+mod harness;
+mod roles;
+
+/// Instantiates `$topic::$test` for one backend, given an expression producing an
+/// `Option<Fixture>` (`None` means "skip").
+macro_rules! backend {
+    ($fixture:expr; $($topic:ident: [$($test:ident),+ $(,)?]),+ $(,)?) => {
+        $(
+            mod $topic {
+                $(
+                    #[tokio::test]
+                    async fn $test() {
+                        crate::harness::run($fixture, |fx| async move { crate::$topic::$test(&fx).await }).await;
+                    }
+                )+
+            }
+        )+
+    };
+}
+
+/// Instantiates every listed conformance test once per backend.
+macro_rules! conformance {
+    ($($suite:tt)+) => {
+        mod sqlite {
+            backend!(Some(crate::harness::Fixture::sqlite().await); $($suite)+);
+        }
+        mod postgres {
+            backend!(crate::harness::Fixture::postgres().await; $($suite)+);
+        }
+    };
+}
+
+conformance! {
+    basics: [
+        ping_answers_on_a_fresh_database,
+        opening_the_same_database_again_applies_no_migration_twice,
+        ensure_tenant_is_idempotent_and_returns_the_same_tenant,
+        concurrent_ensure_tenant_calls_agree_on_one_tenant,
+        an_ensured_tenant_that_was_terminated_stays_terminated,
+        timestamps_round_trip_exactly,
+    ],
+    roles: [
+        a_created_role_can_be_shown_and_listed_by_name,
+        a_duplicate_role_name_in_the_same_tenant_is_a_conflict,
+        the_same_role_name_in_another_tenant_is_fine,
+        a_role_of_another_tenant_is_not_found,
+        deleting_a_role_removes_it_and_a_second_delete_is_not_found,
+        a_role_used_by_an_unrevoked_key_cannot_be_deleted_until_the_key_is_revoked,
+    ],
+    api_keys: [
+        an_api_key_must_use_a_role_of_its_own_tenant,
+        a_created_api_key_is_found_by_hash_with_its_role_and_tenant_status,
+        a_key_of_a_terminated_tenant_reports_the_tenant_status,
+        a_duplicate_key_hash_is_a_conflict,
+        listing_api_keys_excludes_revoked_keys_and_puts_the_newest_first,
+        a_revoked_key_is_still_found_by_hash_with_revoked_at_set,
+        revoking_a_key_twice_is_not_found_the_second_time,
+        touching_a_key_records_when_it_was_last_used,
+        counting_api_keys_counts_only_the_tenants_unrevoked_keys,
+    ],
+    credentials: [
+        a_created_credential_round_trips_field_for_field,
+        listing_credentials_pages_through_aliases_in_order_without_duplicates,
+        paging_visits_every_alias_exactly_once_whatever_its_characters,
+        a_duplicate_alias_in_the_same_tenant_is_a_conflict,
+        the_same_alias_in_another_tenant_is_fine,
+        another_tenant_cannot_read_update_rotate_or_delete_a_credential,
+        operations_on_a_missing_credential_are_not_found,
+        updating_a_credential_persists_status_policy_inject_description_and_metadata,
+        rotating_a_credential_bumps_the_version_and_replaces_the_sealed_bytes,
+        rotating_from_a_stale_version_is_a_conflict,
+        concurrent_rotations_from_the_same_version_let_exactly_one_win,
+        a_deleted_credential_is_not_found_afterwards,
+    ],
+}
