@@ -26,7 +26,7 @@ pub enum LogFormat {
 pub struct ProxyConfig {
     /// Largest request body forwarded upstream, in bytes.
     pub max_request_body_bytes: u64,
-    /// Time to establish the upstream TCP (and TLS) connection.
+    /// Time to establish an upstream connection: name resolution, TCP and the TLS handshake.
     pub connect_timeout_ms: u64,
     /// Time from sending the request to the upstream's response head.
     pub first_byte_timeout_ms: u64,
@@ -51,6 +51,15 @@ impl Default for ProxyConfig {
     }
 }
 
+/// Name resolution for outbound requests (SPEC S6 `dns.nameservers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers (`ip:port`) asked instead of the system resolver, over UDP with TCP
+    /// fallback, without the hosts file. Empty: the system resolver.
+    pub nameservers: Vec<SocketAddr>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -64,6 +73,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub proxy: ProxyConfig,
+    pub dns: DnsConfig,
 }
 
 /// The TOML file's shape: every field optional.
@@ -78,6 +88,8 @@ struct FileConfig {
     log_level: Option<String>,
     #[serde(default)]
     proxy: Option<ProxyConfig>,
+    #[serde(default)]
+    dns: Option<DnsConfig>,
 }
 
 /// Values given as flags (highest precedence).
@@ -149,6 +161,11 @@ impl Config {
             proxy.extra_ca_file = Some(PathBuf::from(v));
         }
 
+        let mut dns = file.dns.unwrap_or_default();
+        if let Some(v) = env("KEYSTILE_DNS_NAMESERVERS") {
+            dns.nameservers = parse_nameservers(&v)?;
+        }
+
         let database_url = flags
             .database_url
             .clone()
@@ -184,8 +201,23 @@ impl Config {
             log_format,
             log_level,
             proxy,
+            dns,
         })
     }
+}
+
+/// Parses `KEYSTILE_DNS_NAMESERVERS`: comma-separated `ip:port` (`[v6]:port`); empty means
+/// the system resolver.
+fn parse_nameservers(text: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().with_context(|| {
+                format!("KEYSTILE_DNS_NAMESERVERS: invalid name server {s:?} (expected e.g. 127.0.0.1:53)")
+            })
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -223,6 +255,48 @@ mod tests {
         };
         let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.listen.port(), 3);
+    }
+
+    #[test]
+    fn dns_nameservers_come_from_the_file_or_the_environment() {
+        let c = Config::load(&ServeFlags::default(), |_| None).unwrap();
+        assert!(c.dns.nameservers.is_empty(), "default: the system resolver");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(&file, "[dns]\nnameservers = [\"127.0.0.1:5353\", \"[::1]:53\"]\n").unwrap();
+        let flags = ServeFlags {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, |_| None).unwrap();
+        assert_eq!(
+            c.dns.nameservers,
+            vec!["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]
+        );
+        let c = Config::load(&flags, |k| {
+            (k == "KEYSTILE_DNS_NAMESERVERS").then(|| " 127.0.0.2:53 , 127.0.0.3:5300".into())
+        })
+        .unwrap();
+        assert_eq!(
+            c.dns.nameservers,
+            vec!["127.0.0.2:53".parse().unwrap(), "127.0.0.3:5300".parse().unwrap()]
+        );
+        let c = Config::load(&flags, |k| (k == "KEYSTILE_DNS_NAMESERVERS").then(String::new)).unwrap();
+        assert!(
+            c.dns.nameservers.is_empty(),
+            "an empty variable selects the system resolver"
+        );
+
+        let e = Config::load(&ServeFlags::default(), |k| {
+            (k == "KEYSTILE_DNS_NAMESERVERS").then(|| "127.0.0.1".into())
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("KEYSTILE_DNS_NAMESERVERS"), "{e:#}");
+        std::fs::write(&file, "[dns]\nnameservers = [\"dns.example\"]\n").unwrap();
+        assert!(Config::load(&flags, |_| None).is_err());
+        std::fs::write(&file, "[dns]\nservers = []\n").unwrap();
+        assert!(Config::load(&flags, |_| None).is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::crypto::MasterKey;
 use crate::crypto::token::{self, TokenHash};
 use crate::domain::glob::Glob;
 use crate::domain::{ApiKeyId, Name, Permission, Permissions, RoleId, Scopes};
-use crate::proxy::client::{Outbound, SystemResolver};
+use crate::proxy::client::{self, Outbound};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ApiKeyRecord, RoleRecord, Store, StoreError, TenantRecord, now};
@@ -50,7 +50,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     };
     let master_key = load_master_key(config, embedded)?;
     let outbound = Outbound::new(
-        Arc::new(SystemResolver),
+        client::resolver(&config.dns.nameservers)?,
         Duration::from_millis(config.proxy.connect_timeout_ms),
         config.proxy.extra_ca_file.as_deref(),
     )?;

@@ -9,6 +9,7 @@ mod json;
 mod keys;
 pub mod openapi;
 mod roles;
+mod routes;
 mod surfaces;
 
 use std::sync::Arc;
@@ -102,6 +103,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/execute", post(surfaces::execute))
         .route("/v1/proxy", any(surfaces::ephemeral))
+        .route("/v1/routes", post(routes::create).get(routes::list))
+        .route(
+            "/v1/routes/{name}",
+            get(routes::show).patch(routes::update).delete(routes::remove),
+        )
+        .route("/r/{route}", any(surfaces::route))
+        .route("/r/{route}/{*rest}", any(surfaces::route))
         .fallback(fallback)
         .with_state(state)
 }

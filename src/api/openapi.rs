@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, health, keys, roles, surfaces};
+use super::{credentials, health, keys, roles, routes, surfaces};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -28,6 +28,11 @@ use super::{credentials, health, keys, roles, surfaces};
         keys::list,
         keys::revoke,
         surfaces::execute,
+        routes::create,
+        routes::list,
+        routes::show,
+        routes::update,
+        routes::remove,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -44,6 +49,10 @@ use super::{credentials, health, keys, roles, surfaces};
         keys::KeyList,
         surfaces::ExecuteRequest,
         surfaces::ExecuteParams,
+        routes::CreateRoute,
+        routes::UpdateRoute,
+        routes::RouteView,
+        routes::RouteList,
     ))
 )]
 pub struct ApiDoc;

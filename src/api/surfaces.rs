@@ -156,3 +156,31 @@ pub async fn execute(
         "body": body,
     })))
 }
+
+/// Routes: `{METHOD} /r/{route}/{path…}` forwards to the route's base URL + path + query with
+/// its credential injected. SDKs may send the Keystile key as `x-api-key`.
+pub async fn route(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let rest = path.strip_prefix("/r/").unwrap_or(path);
+    let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let name = Alias::parse(name).map_err(|_| ApiError::NotFound("route not found".into()))?;
+    let route = state.store().route(&caller.tenant_id, &name).await?;
+    let url = route.spec.target(rest, parts.uri.query())?;
+    let spec = route.spec;
+    let request = ProxyRequest {
+        mode: ProxyMode::Route,
+        credential: Some(spec.credential),
+        method: parts.method,
+        url,
+        headers: parts.headers,
+        body,
+        rules: RouteRules {
+            allowed_methods: spec.allowed_methods,
+            allowed_paths: spec.allowed_paths,
+            follow_redirects: spec.follow_redirects,
+            timeout: spec.timeout_ms.map(std::time::Duration::from_millis),
+        },
+    };
+    Ok(proxy::forward(&state, &caller, request).await?.into_response())
+}

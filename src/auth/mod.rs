@@ -76,11 +76,24 @@ pub fn presented_token(headers: &HeaderMap) -> Option<SecretString> {
         .map(|v| SecretString::from(v.trim().to_owned()))
 }
 
+/// A Keystile key sent as `x-api-key` (accepted on routes only).
+fn route_api_key(headers: &HeaderMap) -> Option<SecretString> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| v.starts_with(crate::crypto::token::KEY_PREFIX))
+        .map(|v| SecretString::from(v.to_owned()))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // On routes an unmodified SDK may send its API key as `x-api-key` (Anthropic's do).
+        let on_route = parts.uri.path().starts_with("/r/");
         let token = presented_token(&parts.headers)
+            .or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten())
             .ok_or_else(|| ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()))?;
         let grant = state.keys().verify(token.expose_secret()).await?;
         Ok(Caller {

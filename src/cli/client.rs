@@ -20,7 +20,11 @@ impl ApiClient {
             .token
             .clone()
             .context("no API key: pass --token or set KEYSTILE_TOKEN")?;
-        let http = reqwest::Client::builder().no_proxy().build().context("HTTP client")?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("HTTP client")?;
         Ok(Self {
             http,
             base: opts.url.trim_end_matches('/').to_owned(),

@@ -56,6 +56,10 @@ id_type!(
     /// Identifies an API key.
     ApiKeyId
 );
+id_type!(
+    /// Identifies a route.
+    RouteId
+);
 
 #[cfg(test)]
 mod tests {

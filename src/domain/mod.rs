@@ -6,14 +6,18 @@ pub mod credential;
 pub mod glob;
 pub mod ids;
 pub mod names;
+pub mod plan;
 pub mod policy;
 pub mod role;
+pub mod route;
 
 pub use credential::{CredentialKind, CredentialSecret, Injection};
-pub use ids::{ApiKeyId, CredentialId, RoleId, TenantId};
+pub use ids::{ApiKeyId, CredentialId, RoleId, RouteId, TenantId};
 pub use names::{Alias, Name};
+pub use plan::{Plan, Surface};
 pub use policy::EgressPolicy;
 pub use role::{Permission, Permissions, Scopes};
+pub use route::RouteSpec;
 
 /// Why a piece of input was refused. The message is safe to show to the caller: it never
 /// contains a secret value.

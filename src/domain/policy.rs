@@ -225,7 +225,7 @@ pub fn host_for_policy(url: &url::Url) -> Option<String> {
 }
 
 /// Serde helpers for a set of HTTP methods written as strings.
-mod methods {
+pub(crate) mod methods {
     use std::collections::BTreeSet;
 
     use http::Method;

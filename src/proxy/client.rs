@@ -28,7 +28,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 use tokio::net::TcpStream;
 
-use super::ssrf::non_public_reason;
+use super::ssrf::check_addresses;
 use crate::domain::policy::PrivateNetwork;
 
 /// A boxed future, as the resolver returns.
@@ -46,6 +46,72 @@ pub struct SystemResolver;
 impl Resolve for SystemResolver {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
         Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.map(|a| a.ip()).collect()) })
+    }
+}
+
+/// The outbound resolver for `dns.nameservers`: those name servers, or (when empty) the
+/// operating system's resolver.
+pub fn resolver(nameservers: &[SocketAddr]) -> anyhow::Result<Arc<dyn Resolve>> {
+    Ok(if nameservers.is_empty() {
+        Arc::new(SystemResolver)
+    } else {
+        Arc::new(DnsResolver::new(nameservers)?)
+    })
+}
+
+/// A stub resolver asking exactly the configured name servers (`dns.nameservers`): UDP, with
+/// TCP when an answer is truncated or UDP fails; A and AAAA; no hosts file, no search domains.
+/// (`localhost` names are answered by hickory itself with loopback, which the guard refuses.)
+pub struct DnsResolver {
+    inner: hickory_resolver::TokioResolver,
+}
+
+impl DnsResolver {
+    /// A resolver for these name servers (at least one).
+    pub fn new(nameservers: &[SocketAddr]) -> anyhow::Result<Self> {
+        use hickory_resolver::config::{
+            LookupIpStrategy, NameServerConfig, NameServerConfigGroup, ResolveHosts, ResolverConfig,
+        };
+        use hickory_resolver::proto::xfer::Protocol;
+
+        anyhow::ensure!(!nameservers.is_empty(), "dns.nameservers is empty");
+        let mut group = NameServerConfigGroup::with_capacity(nameservers.len() * 2);
+        for addr in nameservers {
+            group.push(NameServerConfig::new(*addr, Protocol::Udp));
+            group.push(NameServerConfig::new(*addr, Protocol::Tcp));
+        }
+        let config = ResolverConfig::from_parts(None, Vec::new(), group);
+        let mut builder = hickory_resolver::Resolver::builder_with_config(
+            config,
+            hickory_resolver::name_server::TokioConnectionProvider::default(),
+        );
+        let opts = builder.options_mut();
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.try_tcp_on_error = true;
+        Ok(Self { inner: builder.build() })
+    }
+}
+
+impl Resolve for DnsResolver {
+    fn resolve<'a>(&'a self, host: &'a str, _port: u16) -> BoxFuture<'a, io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            // Fully qualified: no search domains are configured, and ndots must not matter.
+            let name = if host.ends_with('.') {
+                host.to_owned()
+            } else {
+                format!("{host}.")
+            };
+            let lookup = self.inner.lookup_ip(name).await.map_err(|e| {
+                let kind = if e.is_no_records_found() {
+                    io::ErrorKind::NotFound
+                } else {
+                    io::ErrorKind::Other
+                };
+                io::Error::new(kind, e)
+            })?;
+            Ok(lookup.iter().collect())
+        })
     }
 }
 
@@ -86,25 +152,33 @@ struct Guard {
 }
 
 impl Guard {
-    fn check(&self, ip: IpAddr, port: u16, allow: &PrivateNetwork) -> Result<(), ConnectError> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
+    /// Applies [`check_addresses`] with the gateway's current listening addresses.
+    fn check(&self, addrs: &[IpAddr], port: u16, allow: &PrivateNetwork) -> Result<(), ConnectError> {
         let own = self.own_addrs.read().unwrap_or_else(|e| e.into_inner());
-        let is_self = own.iter().any(|a| {
-            a.port() == port && (a.ip() == ip || (a.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
-        });
-        if is_self {
-            return Err(ConnectError::Blocked("target is the gateway itself".into()));
-        }
-        match non_public_reason(ip) {
-            Some(why) if !allow.permits(ip) => {
-                Err(ConnectError::Blocked(format!("target address is not public: {why}")))
-            }
-            _ => Ok(()),
-        }
+        check_addresses(addrs, port, allow, &own).map_err(ConnectError::Blocked)
     }
+}
+
+/// Where the connector is asked to dial: an IP literal (used as is, never resolved) or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialHost {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// The host and port the connector dials for `uri` (the default port of its scheme when none
+/// is given). Pure: nothing is resolved.
+pub fn dial_target(uri: &Uri) -> Result<(DialHost, u16), String> {
+    let host = uri.host().ok_or("target has no host")?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let host = match bare.parse::<IpAddr>() {
+        Ok(ip) => DialHost::Ip(ip),
+        Err(_) => DialHost::Name(bare.to_owned()),
+    };
+    Ok((host, port))
 }
 
 /// A connector that dials only addresses the guard approved under one private-network setting.
@@ -127,18 +201,13 @@ impl tower::Service<Uri> for GuardedConnector {
         let guard = self.guard.clone();
         let allow = self.allow.clone();
         Box::pin(async move {
-            let host = uri
-                .host()
-                .ok_or_else(|| ConnectError::Blocked("target has no host".into()))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let port = uri
-                .port_u16()
-                .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-            let addrs = match host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => guard
+            let (host, port) = dial_target(&uri).map_err(ConnectError::Blocked)?;
+            // Resolved once; the addresses checked here are the very ones dialled below.
+            let addrs = match host {
+                DialHost::Ip(ip) => vec![ip],
+                DialHost::Name(name) => guard
                     .resolver
-                    .resolve(host, port)
+                    .resolve(&name, port)
                     .await
                     .map_err(ConnectError::Resolve)?,
             };
@@ -149,9 +218,7 @@ impl tower::Service<Uri> for GuardedConnector {
                 )));
             }
             // A name whose records include any refused address is refused whole.
-            for ip in &addrs {
-                guard.check(*ip, port, &allow)?;
-            }
+            guard.check(&addrs, port, &allow)?;
             let mut last = None;
             for ip in addrs {
                 let attempt = tokio::time::timeout(guard.connect_timeout, TcpStream::connect((ip, port))).await;
@@ -169,8 +236,40 @@ impl tower::Service<Uri> for GuardedConnector {
     }
 }
 
+/// Bounds the whole connect — resolution, TCP and the TLS handshake — by the connect
+/// timeout, so an upstream that accepts TCP but stalls the handshake cannot hold a request
+/// until the first-byte timeout.
+#[derive(Clone)]
+pub struct TimedConnector {
+    inner: HttpsConnector<GuardedConnector>,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<Uri> for TimedConnector {
+    type Response = <HttpsConnector<GuardedConnector> as tower::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(result) => result,
+                Err(_) => Err(Box::new(ConnectError::Timeout) as BoxError),
+            }
+        })
+    }
+}
+
 /// The pooled HTTP client type.
-pub type HttpClient = Client<HttpsConnector<GuardedConnector>, Body>;
+pub type HttpClient = Client<TimedConnector, Body>;
 
 /// The outbound side of the gateway.
 pub struct Outbound {
@@ -237,15 +336,48 @@ impl Outbound {
             .enable_http1()
             .enable_http2()
             .wrap_connector(connector);
+        let timed = TimedConnector {
+            inner: https,
+            timeout: self.guard.connect_timeout,
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
-            .build(https);
+            .build(timed);
         self.clients
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .entry(allow.clone())
             .or_insert(client)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `localhost` names are answered with loopback (which the guard refuses) by hickory
+    /// itself: the configured name server is not even asked.
+    #[tokio::test]
+    async fn the_dns_resolver_answers_localhost_without_a_query() {
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let resolver = DnsResolver::new(&[server.local_addr().unwrap()]).unwrap();
+        for name in ["localhost", "LOCALHOST", "localhost.", "a.localhost"] {
+            let addrs = resolver.resolve(name, 80).await.unwrap();
+            assert!(!addrs.is_empty(), "{name}");
+            assert!(addrs.iter().all(IpAddr::is_loopback), "{name}: {addrs:?}");
+            let decision = check_addresses(&addrs, 80, &PrivateNetwork::Deny, &[]);
+            assert!(decision.is_err(), "{name}");
+        }
+        let mut buf = [0u8; 512];
+        let got = tokio::time::timeout(Duration::from_millis(100), server.recv_from(&mut buf)).await;
+        assert!(got.is_err(), "no query was sent");
+    }
+
+    #[test]
+    fn a_dns_resolver_needs_a_name_server() {
+        assert!(DnsResolver::new(&[]).is_err());
+        let _system = resolver(&[]).unwrap();
     }
 }

@@ -38,25 +38,7 @@ use redact::Redactor;
 const MAX_REDIRECTS: usize = 5;
 
 /// Which surface a request came through (recorded as `proxy_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyMode {
-    Path,
-    Execute,
-    Ephemeral,
-    Route,
-}
-
-impl ProxyMode {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Path => "path",
-            Self::Execute => "execute",
-            Self::Ephemeral => "ephemeral",
-            Self::Route => "route",
-        }
-    }
-}
+pub use crate::domain::Surface as ProxyMode;
 
 /// Extra rules a route adds on top of its credential's policy.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +74,12 @@ struct Outgoing {
 /// Runs a request through the whole pipeline and returns the caller's (streaming) response.
 pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Result<http::Response<Body>, ApiError> {
     caller.require(Permission::Execute)?;
+    if !caller.grant.tenant_plan.allows(req.mode) {
+        return Err(ApiError::Forbidden(format!(
+            "the {} surface is not enabled for this account",
+            req.mode.as_str()
+        )));
+    }
     let credential = match &req.credential {
         Some(alias) => Some(resolve_credential(state, caller, alias).await?),
         None => None,

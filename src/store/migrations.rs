@@ -4,9 +4,10 @@
 //! same logical schema; they differ only in column types.
 
 /// SQLite migrations: `(version, sql)`.
-pub const SQLITE: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -54,12 +55,34 @@ CREATE TABLE credentials (
     UNIQUE (tenant_id, alias)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE routes (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+"#,
+    ),
+    (
+        3,
+        r#"
+ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
+"#,
+    ),
+];
 
 /// PostgreSQL migrations: `(version, sql)`.
-pub const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -107,4 +130,25 @@ CREATE TABLE credentials (
     UNIQUE (tenant_id, alias)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE routes (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+"#,
+    ),
+    (
+        3,
+        r#"
+ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
+"#,
+    ),
+];

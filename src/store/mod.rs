@@ -8,6 +8,7 @@ mod migrations;
 pub mod postgres;
 mod records;
 mod sql;
+mod sql_routes;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -91,6 +92,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Deletes a credential.
     async fn delete_credential(&self, tenant: &TenantId, alias: &Alias) -> StoreResult<()>;
+
+    /// Creates a route; `Conflict` if the name is taken in the tenant.
+    async fn create_route(&self, route: &RouteRecord) -> StoreResult<()>;
+    /// One route by name.
+    async fn route(&self, tenant: &TenantId, name: &Alias) -> StoreResult<RouteRecord>;
+    /// A tenant's routes by name.
+    async fn list_routes(&self, tenant: &TenantId) -> StoreResult<Vec<RouteRecord>>;
+    /// Saves a route's spec.
+    async fn update_route(&self, route: &RouteRecord) -> StoreResult<()>;
+    /// Deletes a route.
+    async fn delete_route(&self, tenant: &TenantId, name: &Alias) -> StoreResult<()>;
 }
 
 /// The current time, truncated to microseconds so it round-trips through every backend.

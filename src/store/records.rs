@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
 use crate::domain::{
-    Alias, ApiKeyId, CredentialId, CredentialKind, EgressPolicy, Injection, Name, Permissions, RoleId, Scopes, TenantId,
+    Alias, ApiKeyId, CredentialId, CredentialKind, EgressPolicy, Injection, Name, Permissions, RoleId, RouteId,
+    RouteSpec, Scopes, TenantId,
 };
 
 /// Whether a tenant may act.
@@ -48,6 +49,7 @@ pub struct TenantRecord {
     pub id: TenantId,
     pub name: String,
     pub status: TenantStatus,
+    pub plan: crate::domain::Plan,
     pub created_at: DateTime<Utc>,
 }
 
@@ -84,6 +86,7 @@ pub struct KeyGrant {
     pub key: ApiKeyRecord,
     pub role: RoleRecord,
     pub tenant_status: TenantStatus,
+    pub tenant_plan: crate::domain::Plan,
 }
 
 /// A credential with its sealed data.
@@ -100,6 +103,17 @@ pub struct CredentialRecord {
     pub description: Option<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub sealed: Sealed,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRecord {
+    pub id: RouteId,
+    pub tenant_id: TenantId,
+    pub name: Alias,
+    pub spec: RouteSpec,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -57,6 +57,8 @@ macro_rules! cred_cols {
 /// Implements [`Store`](super::Store) for `$store` (a struct with a `pool: sqlx::Pool<$db>`).
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
+        crate::store::sql_routes::impl_route_queries!($store, $db);
+
         mod rows {
             use chrono::{DateTime, Utc};
             use sqlx::Row as _;
@@ -84,6 +86,7 @@ macro_rules! impl_store {
                     id: parsed(TenantId::parse(&col::<String>(row, "id")?), "tenants.id")?,
                     name: col(row, "name")?,
                     status: parsed(TenantStatus::parse(&col::<String>(row, "status")?).ok_or(()), "tenants.status")?,
+                    plan: json_col(&col::<String>(row, "plan")?, "tenants.plan")?,
                     created_at: col::<DateTime<Utc>>(row, "created_at")?,
                 })
             }
@@ -153,7 +156,7 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await
                 .map_err(&err)?;
-                let row = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE name = $1")
+                let row = sqlx::query("SELECT id, name, status, plan, created_at FROM tenants WHERE name = $1")
                     .bind(name)
                     .fetch_one(&self.pool)
                     .await
@@ -275,13 +278,13 @@ macro_rules! impl_store {
                 };
                 let key = rows::api_key(&row)?;
                 let role = self.role(&key.tenant_id, &key.role_id).await?;
-                let tenant_row = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+                let tenant_row = sqlx::query("SELECT id, name, status, plan, created_at FROM tenants WHERE id = $1")
                     .bind(key.tenant_id.as_str())
                     .fetch_one(&self.pool)
                     .await
                     .map_err(&err)?;
                 let tenant = rows::tenant(&tenant_row)?;
-                Ok(Some(crate::store::KeyGrant { key, role, tenant_status: tenant.status }))
+                Ok(Some(crate::store::KeyGrant { key, role, tenant_status: tenant.status, tenant_plan: tenant.plan }))
             }
 
             async fn revoke_api_key(&self, tenant: &crate::domain::TenantId, id: &crate::domain::ApiKeyId, at: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<()> {
@@ -421,6 +424,26 @@ macro_rules! impl_store {
                     return Err(crate::store::StoreError::Conflict("credential changed concurrently; retry".into()));
                 }
                 Ok(())
+            }
+
+            async fn create_route(&self, r: &crate::store::RouteRecord) -> crate::store::StoreResult<()> {
+                self.q_create_route(r).await
+            }
+
+            async fn route(&self, tenant: &crate::domain::TenantId, name: &crate::domain::Alias) -> crate::store::StoreResult<crate::store::RouteRecord> {
+                self.q_route(tenant, name).await
+            }
+
+            async fn list_routes(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Vec<crate::store::RouteRecord>> {
+                self.q_list_routes(tenant).await
+            }
+
+            async fn update_route(&self, r: &crate::store::RouteRecord) -> crate::store::StoreResult<()> {
+                self.q_update_route(r).await
+            }
+
+            async fn delete_route(&self, tenant: &crate::domain::TenantId, name: &crate::domain::Alias) -> crate::store::StoreResult<()> {
+                self.q_delete_route(tenant, name).await
             }
 
             async fn delete_credential(&self, tenant: &crate::domain::TenantId, alias: &crate::domain::Alias) -> crate::store::StoreResult<()> {

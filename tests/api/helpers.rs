@@ -74,7 +74,9 @@ impl Received {
 }
 
 /// A real HTTP server on 127.0.0.1:0 that records what it receives.
-/// `/status/{code}` answers that status; `/slow` waits 3 s; anything else answers 200 JSON.
+/// `/status/{code}` answers that status; `/echo` echoes the request (headers in the body, the
+/// `Authorization` value in `x-echo-auth`); `/redirect/{code}?to=URL` redirects; `/slow` waits
+/// 3 s; anything else answers 200 JSON.
 pub struct Upstream {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -109,6 +111,7 @@ async fn record_and_answer(log: Arc<Mutex<Vec<Received>>>, req: Request) -> Resp
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let path = parts.uri.path().to_owned();
+    let uri_query = parts.uri.query().unwrap_or("").to_owned();
     log.lock().unwrap().push(Received {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
@@ -118,6 +121,32 @@ async fn record_and_answer(log: Arc<Mutex<Vec<Received>>>, req: Request) -> Resp
     if let Some(code) = path.strip_prefix("/status/") {
         let status = http::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
         return (status, axum::Json(json!({"status": status.as_u16()}))).into_response();
+    }
+    if path == "/echo" {
+        // Echoes what it received — including any injected secret — in a header and the body.
+        let received = log.lock().unwrap().last().cloned().unwrap();
+        let auth = received.header("authorization").unwrap_or_default();
+        let headers: std::collections::BTreeMap<String, String> = received
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect();
+        let mut resp = axum::Json(json!({"headers": headers, "query": received.uri})).into_response();
+        resp.headers_mut().insert("x-echo-auth", auth.parse().unwrap());
+        return resp;
+    }
+    if let Some(rest) = path.strip_prefix("/redirect/") {
+        // /redirect/{code}?to=URL
+        let to = url::form_urlencoded::parse(uri_query.as_bytes())
+            .find(|(k, _)| k == "to")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let status = http::StatusCode::from_u16(rest.parse().unwrap_or(302)).unwrap();
+        return (status, [(http::header::LOCATION, to)]).into_response();
+    }
+    if path == "/gzip" {
+        // Ignores `Accept-Encoding: identity`, as a misbehaving upstream might.
+        return ([(http::header::CONTENT_ENCODING, "gzip")], vec![0x1f_u8, 0x8b, 8, 0]).into_response();
     }
     if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -145,6 +174,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_with_dns(options, Vec::new()).await
+}
+
+/// [`spawn_app_with`], resolving target names with these name servers (`dns.nameservers`;
+/// empty: the system resolver).
+pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<SocketAddr>) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -158,6 +193,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         log_format: LogFormat::Text,
         log_level: "debug".into(),
         proxy: options.proxy.unwrap_or_default(),
+        dns: keystile::config::DnsConfig {
+            nameservers: dns_nameservers,
+        },
     };
     let prepared = keystile::server::prepare(&config).await.expect("gateway prepares");
     let admin_key = prepared
@@ -168,7 +206,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     TestApp {
         addr,
         admin_key,

@@ -3,8 +3,14 @@
 
 mod auth;
 mod credentials;
+mod dns;
 mod helpers;
 mod proxy;
+mod sdk;
 mod secrets_at_rest;
+mod ssrf;
+mod streaming;
+mod surfaces;
 
+mod upstreams;
 mod walkthrough;

@@ -300,3 +300,39 @@ async fn health_ready_and_openapi_are_served() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_bounded_by_the_connect_timeout() {
+    let app = spawn_app_with(AppOptions {
+        proxy: Some(keystile::config::ProxyConfig {
+            connect_timeout_ms: 300,
+            first_byte_timeout_ms: 10_000,
+            ..Default::default()
+        }),
+    })
+    .await;
+    // Accepts TCP, then never answers the ClientHello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    app.create_credential(json!({
+        "alias": "tls", "type": "api_key", "data": {"key": "k"},
+        "policy": {"allowed_hosts": ["127.0.0.1"], "allow_private_network": true}
+    }))
+    .await;
+    let started = std::time::Instant::now();
+    let a = app
+        .proxy(&app.admin_key, "tls", "GET", &format!("https://{addr}/x"))
+        .await;
+    a.assert_error(504, "upstream_timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -86,7 +86,11 @@ async fn the_readme_walkthrough_works_with_the_real_binary() {
     // Keep draining stdout so the gateway never writes into a closed pipe.
     let rest_of_stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     assert!(admin_key.len() > 40, "admin key printed");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     loop {
         if let Ok(r) = http.get(format!("{url}/health")).send().await {
             if r.status() == 200 {

@@ -36,6 +36,7 @@ pub async fn a_created_api_key_is_found_by_hash_with_its_role_and_tenant_status(
             key: key.clone(),
             role: role.clone(),
             tenant_status: TenantStatus::Active,
+            tenant_plan: keystile::domain::Plan::default(),
         })
     );
     assert_eq!(
