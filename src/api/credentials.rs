@@ -260,6 +260,11 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateCredential>,
 ) -> Result<Json<CredentialView>, ApiError> {
     caller.require(Permission::Write)?;
+    // Re-pointing where (or how) an existing secret is sent would let a `write` key send it to
+    // a host of its choosing and read it there: that takes `admin`.
+    if body.policy.is_some() || body.inject.is_some() {
+        caller.require(Permission::Admin)?;
+    }
     let mut c = visible(&state, &caller, &alias).await?;
     validate_fields(body.description.as_ref(), body.metadata.as_ref(), body.policy.as_ref())?;
     if let Some(i) = &body.inject {
@@ -304,7 +309,10 @@ async fn set_status(
     let mut c = visible(state, caller, alias).await?;
     c.status = status;
     c.updated_at = now();
-    state.store().update_credential(&c).await?;
+    state
+        .store()
+        .set_credential_status(&c.tenant_id, &c.id, status, c.updated_at)
+        .await?;
     tracing::info!(credential = %c.id, status = status.as_str(), "credential status changed");
     Ok(Json(CredentialView::from(&c)))
 }

@@ -88,7 +88,8 @@ impl Injection {
                 if !format.contains("{key}") {
                     return Err(DomainError::new("inject.format must contain {key}"));
                 }
-                if format.len() > 512 || format.chars().any(char::is_control) {
+                check_header_safe(format, "inject.format")?;
+                if format.len() > 512 {
                     return Err(DomainError::new(
                         "inject.format must be at most 512 printable characters",
                     ));
@@ -282,9 +283,14 @@ impl CredentialSecret {
                 Zeroizing::new(password.expose_secret().to_owned()),
                 Zeroizing::new(format!("{}:{}", username.expose_secret(), password.expose_secret())),
             ],
+            // A header value such as `Bearer sk-…` may be echoed without its scheme word.
             Self::Headers { headers } => headers
                 .iter()
-                .map(|(_, v)| Zeroizing::new(v.expose_secret().to_owned()))
+                .flat_map(|(_, v)| {
+                    let v = v.expose_secret();
+                    let tail = v.rsplit_once(' ').map(|(_, t)| Zeroizing::new(t.to_owned()));
+                    std::iter::once(Zeroizing::new(v.to_owned())).chain(tail)
+                })
                 .collect(),
         }
     }
@@ -332,9 +338,13 @@ fn sensitive(value: &str) -> Result<HeaderValue, DomainError> {
 }
 
 /// Refuses values that could never be sent as a header (CR, LF, NUL, other controls).
+/// Only visible ASCII, space and tab can go in a header value; refusing anything else here means
+/// a stored credential can always be injected (never a 500 at use time).
 fn check_header_safe(value: &str, what: &str) -> Result<(), DomainError> {
-    if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(DomainError::new(format!("{what} must not contain control characters")));
+    if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(DomainError::new(format!(
+            "{what} must be printable ASCII (it is sent in a header)"
+        )));
     }
     Ok(())
 }

@@ -204,6 +204,9 @@ impl EgressPolicy {
                 "method {method} is not in the credential's allowed_methods"
             )));
         }
+        if self.allowed_paths.is_some() && has_hidden_dot_segments(url.path()) {
+            return Err(EgressDenied("path contains encoded dot segments".into()));
+        }
         if self
             .allowed_paths
             .as_ref()
@@ -213,6 +216,21 @@ impl EgressPolicy {
         }
         Ok(())
     }
+}
+
+/// Whether a (normalized) URL path still hides a dot segment that an upstream decoding `%2F`,
+/// `%2E` or `\\`, or stripping `;` parameters, would resolve: `..%2Fadmin`, `%2e%2e%5c`, `..;/`.
+/// The `url` crate resolves plain and `%2e` dot segments; these forms survive it, so path rules
+/// refuse them rather than let the upstream see a different path than the one checked.
+pub fn has_hidden_dot_segments(path: &str) -> bool {
+    let decoded: String = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .next()
+        .unwrap_or_default();
+    decoded
+        .split(['/', '\\'])
+        .map(|seg| seg.split(';').next().unwrap_or(""))
+        .any(|seg| seg == ".." || seg == ".")
 }
 
 /// The host of a URL as policies compare it: lowercase, IPv6 without brackets.
@@ -305,6 +323,27 @@ mod tests {
         );
         assert!(p.check(&Method::GET, &url("http://api.example.com/user")).is_err());
         assert!(p.check(&Method::GET, &url("ftp://api.example.com/user")).is_err());
+    }
+
+    #[test]
+    fn encoded_traversal_cannot_slip_past_path_rules() {
+        let p = policy(serde_json::json!({"allowed_hosts": ["x.com"], "allowed_paths": ["/repos/myorg/*"]}));
+        for path in [
+            "/repos/myorg/..%2F..%2Fadmin",
+            "/repos/myorg/..%2f..%5cadmin",
+            "/repos/myorg/..;/admin",
+            "/repos/myorg/%2e%2e%2fadmin",
+        ] {
+            assert!(
+                p.check(&Method::GET, &url(&format!("https://x.com{path}"))).is_err(),
+                "{path}"
+            );
+        }
+        assert!(
+            p.check(&Method::GET, &url("https://x.com/repos/myorg/a%2Fb")).is_ok(),
+            "an encoded slash alone is fine"
+        );
+        assert!(!has_hidden_dot_segments("/a/b.c/..d/e"));
     }
 
     #[test]

@@ -57,6 +57,9 @@ impl RouteSpec {
         url.set_path(&format!("{base_path}/{}", rest.trim_start_matches('/')));
         url.set_query(query.filter(|q| !q.is_empty()));
         let path = url.path();
+        if super::policy::has_hidden_dot_segments(path) {
+            return Err(DomainError::new("path contains encoded dot segments"));
+        }
         let inside = base_path.is_empty() || path == base_path || path.starts_with(&format!("{base_path}/"));
         if !inside {
             return Err(DomainError::new("path leaves the route's base URL"));
@@ -94,6 +97,8 @@ mod tests {
             "%2e%2e/admin",
             ".%2E/admin",
             "..%2fadmin/../../x",
+            "..%2F..%2Fadmin",
+            "..;/admin",
         ] {
             match s.target(rest, None) {
                 Err(_) => {}

@@ -39,10 +39,13 @@ pub fn into_caller_response(
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     if redactor.is_active() {
+        // Every Content-Encoding line and every token in it must be identity.
         let encoded = parts
             .headers
-            .get(http::header::CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .any(|token| !token.trim_ascii().is_empty() && !token.trim_ascii().eq_ignore_ascii_case(b"identity"));
         if encoded {
             return Err(ApiError::UpstreamError(
                 "the upstream sent a compressed body although identity was requested; it cannot be checked for secrets"

@@ -48,15 +48,36 @@ pub fn strip_for_upstream(headers: &mut HeaderMap, caller_token: &SecretString) 
     for name in keystile {
         headers.remove(name);
     }
+    // Headers that make some servers act on a different method or path than the one the
+    // egress policy checked.
+    for name in OVERRIDES {
+        headers.remove(*name);
+    }
+    // The caller's key never leaves, whatever header an SDK put it in (`x-api-key`,
+    // `api-key`, `x-goog-api-key`, …).
     let token = caller_token.expose_secret();
-    let is_keystile_key = headers
-        .get_all("x-api-key")
+    let carrying: Vec<HeaderName> = headers
         .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.starts_with("kst_") || v == token));
-    if is_keystile_key {
-        headers.remove("x-api-key");
+        .filter(|(_, v)| {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            let bare = text.trim().rsplit(' ').next().unwrap_or("");
+            text.contains(token) || bare.starts_with("kst_")
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in carrying {
+        headers.remove(name);
     }
 }
+
+/// Method and URL override headers.
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+];
 
 #[cfg(test)]
 mod tests {
@@ -77,6 +98,19 @@ mod tests {
         strip_for_upstream(&mut h, &SecretString::from("kst_abc"));
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn the_callers_key_is_removed_from_any_header_and_overrides_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert("api-key", "kst_abc".parse().unwrap());
+        h.insert("x-goog-api-key", "kst_other".parse().unwrap());
+        h.insert("x-custom", "token kst_abc".parse().unwrap());
+        h.insert("x-http-method-override", "DELETE".parse().unwrap());
+        h.insert("x-original-url", "/admin".parse().unwrap());
+        h.insert("x-fine", "value".parse().unwrap());
+        strip_for_upstream(&mut h, &SecretString::from("kst_abc"));
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-fine"]);
     }
 
     #[test]

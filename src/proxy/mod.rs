@@ -195,6 +195,9 @@ fn check_egress(
             "method {method} is not allowed by the route"
         )));
     }
+    if rules.allowed_paths.is_some() && crate::domain::policy::has_hidden_dot_segments(url.path()) {
+        return Err(ApiError::EgressDenied("path contains encoded dot segments".into()));
+    }
     if rules
         .allowed_paths
         .as_ref()
@@ -258,8 +261,11 @@ fn wire_request(
         }
     }
     if redactor.is_active() {
-        // A compressed answer could not be searched for echoed secrets.
+        // A compressed answer could not be searched for echoed secrets, and a partial one could
+        // carry a fragment of a secret too short to recognise.
         headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        headers.remove(http::header::RANGE);
+        headers.remove(http::header::IF_RANGE);
     }
     let uri: http::Uri = url
         .as_str()
@@ -319,6 +325,11 @@ async fn send_following_redirects(
         check_egress(credential, rules, &method, &next)?;
         let same_origin = next.origin() == origin;
         let hop_injected = if same_origin { injected } else { None };
+        // A redirect may echo the request's query, injected key included, to the other origin.
+        let next = match (same_origin, injected.and_then(|i| i.query.as_ref())) {
+            (false, Some((name, _))) => without_query_param(next, name),
+            _ => next,
+        };
         let req = wire_request(
             method.clone(),
             next.clone(),
@@ -331,6 +342,21 @@ async fn send_following_redirects(
         response = send(state, rules, allow, req).await?;
     }
     Ok(response)
+}
+
+/// `url` without any `name=` query parameter.
+fn without_query_param(mut url: url::Url, name: &str) -> url::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url
 }
 
 /// The absolute URL a redirect points to, if it has a usable `Location`.

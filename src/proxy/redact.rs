@@ -46,14 +46,34 @@ pub fn encoded_forms(secret: &str) -> Vec<Zeroizing<Vec<u8>>> {
         forms.push(Zeroizing::new(engine.encode(secret).into_bytes()));
     }
     let percent: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    forms.push(Zeroizing::new(percent.replace('+', "%20").into_bytes()));
-    forms.push(Zeroizing::new(percent.into_bytes()));
+    for form in [percent.replace('+', "%20"), percent.clone()] {
+        forms.push(Zeroizing::new(lowercase_escapes(&form).into_bytes()));
+        forms.push(Zeroizing::new(form.into_bytes()));
+    }
     if let Ok(json) = serde_json::to_string(secret) {
         forms.push(Zeroizing::new(json.trim_matches('"').as_bytes().to_vec()));
     }
     forms.sort_by(|a, b| a.as_slice().cmp(b.as_slice()));
     forms.dedup_by(|a, b| a.as_slice() == b.as_slice());
     forms
+}
+
+/// `%3A` → `%3a`: some encoders emit lowercase hex digits.
+fn lowercase_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hex_left = 0;
+    for c in s.chars() {
+        if c == '%' {
+            hex_left = 2;
+            out.push(c);
+        } else if hex_left > 0 {
+            hex_left -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Redactor {
@@ -151,21 +171,23 @@ impl StreamRedactor {
         };
         self.carry.extend_from_slice(chunk);
         let buf = std::mem::take(&mut self.carry);
+        // Everything from `hold` on could still become (part of) a longer match, so only
+        // matches starting before it are final: a longer pattern starting there would make
+        // `hold` earlier. (`abcd` vs `abcd-more`, `abc` vs `abc==` are decided later.)
+        let hold = self.redactor.hold_from(&buf, 0);
         let mut out = BytesMut::with_capacity(buf.len());
         let mut at = 0;
         for found in m.find_iter(&buf[..]) {
-            // A match that reaches the end of what we have may still grow into a longer
-            // pattern (`abc` vs `abc==`): decide it when more bytes arrive.
-            if found.end() == buf.len() && self.redactor.is_proper_prefix(&buf[found.start()..]) {
+            if found.start() >= hold {
                 break;
             }
             out.extend_from_slice(&buf[at..found.start()]);
             out.extend_from_slice(REDACTED);
             at = found.end();
         }
-        let hold = self.redactor.hold_from(&buf, at);
-        out.extend_from_slice(&buf[at..hold]);
-        self.carry.extend_from_slice(&buf[hold..]);
+        let keep = hold.max(at);
+        out.extend_from_slice(&buf[at..keep]);
+        self.carry.extend_from_slice(&buf[keep..]);
         out.freeze()
     }
 
@@ -262,7 +284,42 @@ mod tests {
         assert!(!redactor(&["abc"]).is_active());
     }
 
+    #[test]
+    fn a_secret_that_extends_another_is_redacted_whole_at_every_split() {
+        let r = redactor(&["abcd1234", "abcd1234-secret-rest"]);
+        let body = b"x abcd1234-secret-rest y abcd1234 z";
+        for i in 0..=body.len() {
+            let out = streamed(&r, &[&body[..i], &body[i..]]);
+            assert_eq!(out, b"x [REDACTED] y [REDACTED] z".to_vec(), "split at {i}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn overlapping_secrets_never_leak_across_chunks(
+            short in "[a-z0-9]{4,8}",
+            tail in "[a-z0-9-]{1,8}",
+            parts in proptest::collection::vec("[a-z0-9 ]{0,6}", 1..5),
+            cuts in proptest::collection::vec(0usize..60, 0..5),
+        ) {
+            let long = format!("{short}{tail}");
+            let r = redactor(&[&short, &long]);
+            let body = parts.join(&long).into_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort();
+            let mut chunks = Vec::new();
+            let mut prev = 0;
+            for c in cuts {
+                chunks.push(&body[prev..c]);
+                prev = c;
+            }
+            chunks.push(&body[prev..]);
+            let out = streamed(&r, &chunks);
+            let whole = r.redact_all(&body).unwrap_or_else(|| body.clone());
+            prop_assert_eq!(&out, &whole);
+            prop_assert!(!out.windows(short.len()).any(|w| w == short.as_bytes()));
+        }
+
         #[test]
         fn streaming_equals_whole_body_redaction(
             secret in "[a-z0-9]{4,12}",

@@ -79,8 +79,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&Alias>,
         limit: u32,
     ) -> StoreResult<Vec<CredentialRecord>>;
-    /// Saves status, injection, policy, description and metadata.
+    /// Saves injection, policy, description and metadata (never status, data or version).
     async fn update_credential(&self, c: &CredentialRecord) -> StoreResult<()>;
+    /// Freezes or unfreezes, touching nothing else (so it cannot race a concurrent update).
+    async fn set_credential_status(
+        &self,
+        tenant: &TenantId,
+        id: &CredentialId,
+        status: CredentialStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Replaces the sealed data and bumps the version, if the version is still `expected`.
     async fn rotate_credential(
         &self,

@@ -370,11 +370,10 @@ macro_rules! impl_store {
 
             async fn update_credential(&self, c: &crate::store::CredentialRecord) -> crate::store::StoreResult<()> {
                 let done = sqlx::query(
-                    "UPDATE credentials SET status = $3, inject = $4, policy = $5, description = $6, metadata = $7, updated_at = $8 WHERE tenant_id = $1 AND id = $2",
+                    "UPDATE credentials SET inject = $3, policy = $4, description = $5, metadata = $6, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(c.tenant_id.as_str())
                 .bind(c.id.as_str())
-                .bind(c.status.as_str())
                 .bind(c.inject.as_ref().map(crate::store::sql::to_json))
                 .bind(crate::store::sql::to_json(&c.policy))
                 .bind(c.description.as_deref())
@@ -383,6 +382,27 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await
                 .map_err(crate::store::sql::db_err("credential"))?;
+                if done.rows_affected() == 0 {
+                    return Err(crate::store::StoreError::NotFound("credential"));
+                }
+                Ok(())
+            }
+
+            async fn set_credential_status(
+                &self,
+                tenant: &crate::domain::TenantId,
+                id: &crate::domain::CredentialId,
+                status: crate::store::CredentialStatus,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<()> {
+                let done = sqlx::query("UPDATE credentials SET status = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::store::sql::db_err("credential"))?;
                 if done.rows_affected() == 0 {
                     return Err(crate::store::StoreError::NotFound("credential"));
                 }

@@ -180,3 +180,30 @@ async fn frozen_credentials_refuse_use_and_rotation_bumps_the_version() {
         Some("Bearer second-secret")
     );
 }
+
+#[tokio::test]
+async fn a_write_key_cannot_repoint_where_an_existing_secret_is_sent() {
+    let app = spawn_app().await;
+    app.create_credential(local_credential("gh", "api_key", json!({"key": "k"})))
+        .await;
+    let (_, _, writer) = app.key_with(&["read", "write", "execute"], &["*"]).await;
+    for body in [
+        json!({"policy": {"allowed_hosts": ["attacker.example"]}}),
+        json!({"inject": {"query": "leak"}}),
+    ] {
+        let a = app.call("PATCH", "/v1/credentials/gh", Some(&writer), Some(body)).await;
+        a.assert_error(403, "forbidden");
+        assert_eq!(a.body["message"], "Missing required permission: admin");
+    }
+    let ok = app
+        .call(
+            "PATCH",
+            "/v1/credentials/gh",
+            Some(&writer),
+            Some(json!({"description": "fine"})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let shown = app.admin("GET", "/v1/credentials/gh", None).await;
+    assert_eq!(shown.body["policy"]["allowed_hosts"], json!(["127.0.0.1"]));
+}

@@ -264,14 +264,13 @@ pub async fn operations_on_a_missing_credential_are_not_found(fx: &Fixture) {
     assert_not_found(store.delete_credential(&acme, &ghost.alias).await, "delete");
 }
 
-pub async fn updating_a_credential_persists_status_policy_inject_description_and_metadata(fx: &Fixture) {
+pub async fn updating_a_credential_persists_policy_inject_description_and_metadata_but_not_status(fx: &Fixture) {
     let store = fx.store();
     let master = MasterKey::generate();
     let acme = tenant(store, "acme").await;
     let original = create_credential(store, &master, &acme, "stripe").await;
 
     let changed = CredentialRecord {
-        status: CredentialStatus::Frozen,
         inject: Some(Injection::Query {
             query: "api_key".into(),
         }),
@@ -287,6 +286,7 @@ pub async fn updating_a_credential_persists_status_policy_inject_description_and
     };
     // Fields update_credential does not own: they must not be written.
     let with_noise = CredentialRecord {
+        status: CredentialStatus::Frozen,
         version: 99,
         sealed: Sealed::seal(&master, credential_aad(&acme, &original.id, 99), b"{\"key\":\"noise\"}"),
         created_at: secs(original.created_at, -3600),
@@ -296,17 +296,47 @@ pub async fn updating_a_credential_persists_status_policy_inject_description_and
     assert_eq!(
         store.credential(&acme, &original.alias).await.expect("credential"),
         changed,
-        "status, inject, policy, description, metadata and updated_at are saved; nothing else"
+        "inject, policy, description, metadata and updated_at are saved; nothing else"
+    );
+    store
+        .set_credential_status(
+            &acme,
+            &original.id,
+            CredentialStatus::Frozen,
+            secs(changed.updated_at, 1),
+        )
+        .await
+        .expect("set_credential_status");
+    let frozen = store.credential(&acme, &original.alias).await.expect("credential");
+    assert_eq!(
+        frozen,
+        CredentialRecord {
+            status: CredentialStatus::Frozen,
+            updated_at: secs(changed.updated_at, 1),
+            ..changed.clone()
+        },
+        "only status and updated_at change"
+    );
+    let other = tenant(store, "other").await;
+    assert_not_found(
+        store
+            .set_credential_status(
+                &other,
+                &original.id,
+                CredentialStatus::Active,
+                secs(changed.updated_at, 2),
+            )
+            .await,
+        "set_credential_status from another tenant",
     );
     assert_opens_to(store, &master, &original, br#"{"key":"sk-stripe"}"#).await;
 
     let back = CredentialRecord {
-        status: CredentialStatus::Active,
         inject: None,
         description: Some("restored".into()),
         metadata: serde_json::Map::new(),
         updated_at: secs(changed.updated_at, 5),
-        ..changed
+        ..frozen
     };
     store.update_credential(&back).await.expect("second update_credential");
     assert_eq!(

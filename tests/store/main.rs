@@ -80,7 +80,7 @@ conformance! {
         the_same_alias_in_another_tenant_is_fine,
         another_tenant_cannot_read_update_rotate_or_delete_a_credential,
         operations_on_a_missing_credential_are_not_found,
-        updating_a_credential_persists_status_policy_inject_description_and_metadata,
+        updating_a_credential_persists_policy_inject_description_and_metadata_but_not_status,
         rotating_a_credential_bumps_the_version_and_replaces_the_sealed_bytes,
         rotating_from_a_stale_version_is_a_conflict,
         concurrent_rotations_from_the_same_version_let_exactly_one_win,
