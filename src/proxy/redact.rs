@@ -211,6 +211,20 @@ mod tests {
         Redactor::new(&forms)
     }
 
+    /// `body` cut into chunks at the given offsets (clamped, in any order).
+    fn split_at(body: &[u8], cuts: Vec<usize>) -> Vec<&[u8]> {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort();
+        let mut chunks = Vec::new();
+        let mut prev = 0;
+        for c in cuts {
+            chunks.push(&body[prev..c]);
+            prev = c;
+        }
+        chunks.push(&body[prev..]);
+        chunks
+    }
+
     fn streamed(r: &Redactor, chunks: &[&[u8]]) -> Vec<u8> {
         let mut s = r.stream();
         let mut out = Vec::new();
@@ -305,16 +319,7 @@ mod tests {
             let long = format!("{short}{tail}");
             let r = redactor(&[&short, &long]);
             let body = parts.join(&long).into_bytes();
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
-            cuts.sort();
-            let mut chunks = Vec::new();
-            let mut prev = 0;
-            for c in cuts {
-                chunks.push(&body[prev..c]);
-                prev = c;
-            }
-            chunks.push(&body[prev..]);
-            let out = streamed(&r, &chunks);
+            let out = streamed(&r, &split_at(&body, cuts));
             let whole = r.redact_all(&body).unwrap_or_else(|| body.clone());
             prop_assert_eq!(&out, &whole);
             prop_assert!(!out.windows(short.len()).any(|w| w == short.as_bytes()));
@@ -329,16 +334,7 @@ mod tests {
             let r = redactor(&[&secret]);
             let body = parts.join(&secret).into_bytes();
             let whole = r.redact_all(&body).unwrap_or_else(|| body.clone());
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
-            cuts.sort();
-            let mut chunks = Vec::new();
-            let mut prev = 0;
-            for c in cuts {
-                chunks.push(&body[prev..c]);
-                prev = c;
-            }
-            chunks.push(&body[prev..]);
-            let out = streamed(&r, &chunks);
+            let out = streamed(&r, &split_at(&body, cuts));
             prop_assert_eq!(&out, &whole);
             prop_assert!(!out.windows(secret.len()).any(|w| w == secret.as_bytes()));
         }
