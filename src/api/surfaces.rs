@@ -24,15 +24,14 @@ pub async fn path(State(state): State<AppState>, req: Request) -> Result<Respons
     let raw = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = proxy::parse_target(raw.strip_prefix('/').unwrap_or(raw))?;
     let credential = proxy::credential_header(&parts.headers)?.ok_or(ApiError::MissingCredential)?;
-    let request = ProxyRequest {
-        mode: ProxyMode::Path,
-        credential: Some(credential),
-        method: parts.method,
+    let request = ProxyRequest::new(
+        ProxyMode::Path,
+        Some(credential),
+        parts.method,
         url,
-        headers: parts.headers,
+        parts.headers,
         body,
-        rules: RouteRules::default(),
-    };
+    );
     Ok(proxy::forward(&state, &caller, request).await?.into_response())
 }
 
@@ -54,15 +53,8 @@ pub async fn ephemeral(State(state): State<AppState>, caller: Caller, req: Reque
         };
         url.set_query(Some(&merged));
     }
-    let request = ProxyRequest {
-        mode: ProxyMode::Ephemeral,
-        credential: proxy::credential_header(&parts.headers)?,
-        method: parts.method,
-        url,
-        headers: parts.headers,
-        body,
-        rules: RouteRules::default(),
-    };
+    let credential = proxy::credential_header(&parts.headers)?;
+    let request = ProxyRequest::new(ProxyMode::Ephemeral, credential, parts.method, url, parts.headers, body);
     Ok(proxy::forward(&state, &caller, request).await?.into_response())
 }
 
@@ -124,15 +116,7 @@ pub async fn execute(
             Body::from(other.to_string())
         }
     };
-    let request = ProxyRequest {
-        mode: ProxyMode::Execute,
-        credential: Some(req.credential),
-        method,
-        url,
-        headers,
-        body,
-        rules: RouteRules::default(),
-    };
+    let request = ProxyRequest::new(ProxyMode::Execute, Some(req.credential), method, url, headers, body);
     let response = proxy::forward(&state, &caller, request).await?;
     let (parts, body) = response.into_parts();
     let limit = usize::try_from(state.limits().max_execute_response_bytes).unwrap_or(usize::MAX);
@@ -152,7 +136,7 @@ pub async fn execute(
     };
     Ok(Json(json!({
         "status": parts.status.as_u16(),
-        "headers": proxy::body::headers_as_json(&parts.headers),
+        "headers": headers_as_json(&parts.headers),
         "body": body,
     })))
 }
@@ -168,19 +152,37 @@ pub async fn route(State(state): State<AppState>, caller: Caller, req: Request) 
     let route = state.store().route(&caller.tenant_id, &name).await?;
     let url = route.spec.target(rest, parts.uri.query())?;
     let spec = route.spec;
-    let request = ProxyRequest {
-        mode: ProxyMode::Route,
-        credential: Some(spec.credential),
-        method: parts.method,
+    let mut request = ProxyRequest::new(
+        ProxyMode::Route,
+        Some(spec.credential),
+        parts.method,
         url,
-        headers: parts.headers,
+        parts.headers,
         body,
-        rules: RouteRules {
-            allowed_methods: spec.allowed_methods,
-            allowed_paths: spec.allowed_paths,
-            follow_redirects: spec.follow_redirects,
-            timeout: spec.timeout_ms.map(std::time::Duration::from_millis),
-        },
+    );
+    request.rules = RouteRules {
+        allowed_methods: spec.allowed_methods,
+        allowed_paths: spec.allowed_paths,
+        follow_redirects: spec.follow_redirects,
+        timeout: spec.timeout_ms.map(std::time::Duration::from_millis),
     };
     Ok(proxy::forward(&state, &caller, request).await?.into_response())
+}
+
+/// Header map of a response, for callers that need it as JSON (`/v1/execute`).
+fn headers_as_json(h: &http::HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (name, value) in h {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match out.get_mut(name.as_str()) {
+            Some(serde_json::Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&v);
+            }
+            _ => {
+                out.insert(name.as_str().to_owned(), serde_json::Value::String(v));
+            }
+        }
+    }
+    out
 }

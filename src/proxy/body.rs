@@ -6,7 +6,6 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::stream;
-use http::HeaderMap;
 use http_body::Frame;
 use http_body_util::{BodyExt as _, StreamBody};
 use hyper::body::Incoming;
@@ -112,22 +111,4 @@ async fn next_frame(mut st: State) -> Option<(Result<Frame<Bytes>, axum::Error>,
             },
         }
     }
-}
-
-/// Header map of a response, for callers that need it as JSON (`/v1/execute`).
-pub fn headers_as_json(h: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
-    let mut out = serde_json::Map::new();
-    for (name, value) in h {
-        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match out.get_mut(name.as_str()) {
-            Some(serde_json::Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&v);
-            }
-            _ => {
-                out.insert(name.as_str().to_owned(), serde_json::Value::String(v));
-            }
-        }
-    }
-    out
 }

@@ -62,6 +62,28 @@ pub struct ProxyRequest {
     pub rules: RouteRules,
 }
 
+impl ProxyRequest {
+    /// A request for `mode` with no route rules (the route surface adds its own).
+    pub fn new(
+        mode: ProxyMode,
+        credential: Option<Alias>,
+        method: Method,
+        url: url::Url,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Self {
+        Self {
+            mode,
+            credential,
+            method,
+            url,
+            headers,
+            body,
+            rules: RouteRules::default(),
+        }
+    }
+}
+
 /// A request on its way upstream, before injection.
 struct Outgoing {
     method: Method,

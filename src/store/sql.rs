@@ -20,6 +20,16 @@ pub(super) fn db_err(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     }
 }
 
+/// A write that must have touched a row: none touched means the object is not there (in this
+/// tenant).
+pub(super) fn one_row(affected: u64, what: &'static str) -> Result<(), StoreError> {
+    if affected == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
 /// Parses a JSON column.
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Database(anyhow!("malformed {column} column: {e}")))
@@ -227,9 +237,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("role"));
-                }
+                crate::store::sql::one_row(done.rows_affected(), "role")?;
                 tx.commit().await.map_err(&err)?;
                 Ok(())
             }
@@ -251,10 +259,7 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await
                 .map_err(&err)?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("role"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "role")
             }
 
             async fn list_api_keys(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Vec<crate::store::ApiKeyRecord>> {
@@ -295,10 +300,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(crate::store::sql::db_err("API key"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("API key"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "API key")
             }
 
             async fn touch_api_key(&self, id: &crate::domain::ApiKeyId, at: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<()> {
@@ -382,10 +384,7 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await
                 .map_err(crate::store::sql::db_err("credential"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("credential"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "credential")
             }
 
             async fn set_credential_status(
@@ -403,10 +402,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(crate::store::sql::db_err("credential"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("credential"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "credential")
             }
 
             async fn rotate_credential(
@@ -473,10 +469,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(crate::store::sql::db_err("credential"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("credential"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "credential")
             }
         }
     };

@@ -61,10 +61,7 @@ macro_rules! impl_route_queries {
                     .execute(&self.pool)
                     .await
                     .map_err(crate::store::sql::db_err("route"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("route"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "route")
             }
 
             async fn q_delete_route(&self, tenant: &crate::domain::TenantId, name: &crate::domain::Alias) -> crate::store::StoreResult<()> {
@@ -74,10 +71,7 @@ macro_rules! impl_route_queries {
                     .execute(&self.pool)
                     .await
                     .map_err(crate::store::sql::db_err("route"))?;
-                if done.rows_affected() == 0 {
-                    return Err(crate::store::StoreError::NotFound("route"));
-                }
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "route")
             }
         }
     };

@@ -33,6 +33,15 @@ fn through(app: &TestApp, key: &str, alias: &str, method: &str, target: &str) ->
         .header("x-keystile-credential", alias)
 }
 
+/// A streaming upstream, an `api_key` credential `alias` reaching it, and an execute-only key.
+async fn streaming_setup(app: &TestApp, alias: &str, secret: &str) -> (StreamingUpstream, String) {
+    let upstream = StreamingUpstream::start().await;
+    app.create_credential(local_credential(alias, "api_key", json!({"key": secret})))
+        .await;
+    let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+    (upstream, key)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_upstream_signed_by_the_extra_ca_is_reached_over_http2_with_the_credential_injected() {
     bounded(30, async {
@@ -104,14 +113,7 @@ async fn without_the_extra_ca_a_tls_upstream_is_a_502_and_its_handler_is_never_i
 async fn server_sent_events_reach_the_caller_one_by_one_as_the_upstream_sends_them() {
     bounded(30, async {
         let app = spawn_app().await;
-        let upstream = StreamingUpstream::start().await;
-        app.create_credential(local_credential(
-            "sse",
-            "api_key",
-            json!({"key": "sse-secret-0123456789"}),
-        ))
-        .await;
-        let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+        let (upstream, key) = streaming_setup(&app, "sse", "sse-secret-0123456789").await;
 
         let started = Instant::now();
         let resp = through(
@@ -159,14 +161,7 @@ async fn server_sent_events_reach_the_caller_one_by_one_as_the_upstream_sends_th
 async fn time_to_first_byte_direct_and_through_the_gateway_is_measured() {
     bounded(60, async {
         let app = spawn_app().await;
-        let upstream = StreamingUpstream::start().await;
-        app.create_credential(local_credential(
-            "sse",
-            "api_key",
-            json!({"key": "sse-secret-0123456789"}),
-        ))
-        .await;
-        let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+        let (upstream, key) = streaming_setup(&app, "sse", "sse-secret-0123456789").await;
         let direct_client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -206,11 +201,8 @@ async fn time_to_first_byte_direct_and_through_the_gateway_is_measured() {
 async fn an_echoed_secret_split_across_chunks_is_redacted_and_events_still_arrive_incrementally() {
     bounded(30, async {
         let app = spawn_app().await;
-        let upstream = StreamingUpstream::start().await;
         let secret = "sse-secret-0123456789abcdef";
-        app.create_credential(local_credential("sse", "api_key", json!({"key": secret})))
-            .await;
-        let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+        let (upstream, key) = streaming_setup(&app, "sse", secret).await;
 
         let resp = through(
             &app,
@@ -261,14 +253,7 @@ async fn a_large_chunked_request_body_streams_to_the_upstream_intact() {
             }),
         })
         .await;
-        let upstream = StreamingUpstream::start().await;
-        app.create_credential(local_credential(
-            "sink",
-            "api_key",
-            json!({"key": "sink-secret-0123456789"}),
-        ))
-        .await;
-        let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+        let (upstream, key) = streaming_setup(&app, "sink", "sink-secret-0123456789").await;
 
         let mut hash = Sha256::new();
         for i in 0..CHUNKS {
@@ -335,14 +320,7 @@ async fn an_upstream_that_goes_idle_mid_body_ends_the_callers_body_instead_of_ha
             }),
         })
         .await;
-        let upstream = StreamingUpstream::start().await;
-        app.create_credential(local_credential(
-            "stall",
-            "api_key",
-            json!({"key": "stall-secret-0123456789"}),
-        ))
-        .await;
-        let (_, _, key) = app.key_with(&["execute"], &["*"]).await;
+        let (upstream, key) = streaming_setup(&app, "stall", "stall-secret-0123456789").await;
 
         let mut resp = through(&app, &key, "stall", "GET", &format!("{}/stall", upstream.url()))
             .send()
