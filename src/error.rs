@@ -86,6 +86,10 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The S13 code of an error response, left in its extensions for metrics and audit.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -94,6 +98,8 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let body = Json(json!({"error": code, "message": self.to_string(), "details": {}}));
-        (status, body).into_response()
+        let mut response = (status, body).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
+        response
     }
 }

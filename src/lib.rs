@@ -20,6 +20,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -23,6 +23,7 @@ use crate::auth::KeyCache;
 use crate::config::ProxyConfig;
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
 use crate::proxy::client::Outbound;
 use crate::store::Store;
 
@@ -38,6 +39,7 @@ struct Inner {
     keys: KeyCache,
     outbound: Outbound,
     limits: ProxyConfig,
+    metrics: Metrics,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
                 keys,
                 outbound,
                 limits,
+                metrics: Metrics::new(),
             }),
         }
     }
@@ -75,6 +78,11 @@ impl AppState {
         &self.inner.outbound
     }
 
+    /// The metric families.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     /// Proxy limits and timeouts.
     pub fn limits(&self) -> &ProxyConfig {
         &self.inner.limits
@@ -86,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/credentials", post(credentials::create).get(credentials::list))
         .route(
@@ -111,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/r/{route}", any(surfaces::route))
         .route("/r/{route}/{*rest}", any(surfaces::route))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 
@@ -119,9 +129,13 @@ async fn fallback(
     state: axum::extract::State<AppState>,
     req: axum::extract::Request,
 ) -> Result<axum::response::Response, ApiError> {
-    let path = req.uri().path();
-    if !(path.starts_with("/http://") || path.starts_with("/https://") || path.contains(":/")) {
+    if !is_path_proxy(req.uri().path()) {
         return Err(ApiError::NotFound("no such route".into()));
     }
     surfaces::path(state, req).await
+}
+
+/// Whether a request path is a path-proxy target (`/{absolute-url}`).
+pub fn is_path_proxy(path: &str) -> bool {
+    path.starts_with("/http://") || path.starts_with("/https://") || path.contains(":/")
 }

@@ -15,6 +15,7 @@ use super::{ApiJson, AppState};
 use crate::auth::Caller;
 use crate::domain::Alias;
 use crate::error::ApiError;
+use crate::metrics::UpstreamTime;
 use crate::proxy::{self, ProxyMode, ProxyRequest, RouteRules};
 
 /// The path proxy: `{METHOD} /{absolute-target-url}` with `X-Keystile-Credential`.
@@ -90,7 +91,7 @@ pub async fn execute(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<ExecuteRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if req.action != "http.request" {
         return Err(ApiError::InvalidRequest("action must be \"http.request\"".into()));
     }
@@ -119,6 +120,7 @@ pub async fn execute(
     let request = ProxyRequest::new(ProxyMode::Execute, Some(req.credential), method, url, headers, body);
     let response = proxy::forward(&state, &caller, request).await?;
     let (parts, body) = response.into_parts();
+    let reading = std::time::Instant::now();
     let limit = usize::try_from(state.limits().max_execute_response_bytes).unwrap_or(usize::MAX);
     let bytes = Limited::new(body, limit)
         .collect()
@@ -134,11 +136,17 @@ pub async fn execute(
         Some(Ok(v)) => v,
         _ => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
     };
-    Ok(Json(json!({
+    let mut out = Json(json!({
         "status": parts.status.as_u16(),
         "headers": headers_as_json(&parts.headers),
         "body": body,
-    })))
+    }))
+    .into_response();
+    // Reading the upstream's body is upstream time too (for the overhead header and metrics).
+    if let Some(UpstreamTime(t)) = parts.extensions.get::<UpstreamTime>() {
+        out.extensions_mut().insert(UpstreamTime(*t + reading.elapsed()));
+    }
+    Ok(out)
 }
 
 /// Routes: `{METHOD} /r/{route}/{path…}` forwards to the route's base URL + path + query with

@@ -30,6 +30,7 @@ use crate::domain::glob::Glob;
 use crate::domain::policy::PrivateNetwork;
 use crate::domain::{Alias, CredentialSecret, Permission};
 use crate::error::ApiError;
+use crate::metrics::UpstreamTime;
 use crate::store::{CredentialRecord, CredentialStatus};
 use client::ConnectError;
 use redact::Redactor;
@@ -117,6 +118,7 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
         .as_ref()
         .map(|c| c.policy.allow_private_network.clone())
         .unwrap_or_default();
+    let sent = std::time::Instant::now();
     let response = send_following_redirects(
         state,
         credential.as_ref(),
@@ -127,8 +129,11 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
         &redactor,
     )
     .await?;
+    let upstream = UpstreamTime(sent.elapsed());
     let idle = Duration::from_millis(state.limits().idle_timeout_ms);
-    body::into_caller_response(response, redactor, idle)
+    let mut response = body::into_caller_response(response, redactor, idle)?;
+    response.extensions_mut().insert(upstream);
+    Ok(response)
 }
 
 /// Parses and sanity-checks an absolute target URL (scheme, host, no userinfo).

@@ -4,6 +4,7 @@
 mod auth;
 mod credentials;
 mod dns;
+mod metrics;
 mod helpers;
 mod proxy;
 mod sdk;
