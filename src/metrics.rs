@@ -235,10 +235,22 @@ mod tests {
         m.observe("management", 429, Some("rate_limited"), None);
         m.observe_overhead("route", Duration::from_micros(120));
         let text = m.render();
-        assert!(text.contains(r#"keystile_http_requests_total{surface="route",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"keystile_http_requests_total{surface="route",status="200"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("keystile_ssrf_refusals_total 1"), "{text}");
-        assert!(text.contains(r#"keystile_rate_limit_rejections_total{code="rate_limited"} 1"#), "{text}");
-        assert!(text.contains(r#"keystile_upstream_latency_seconds_count{surface="route"} 1"#), "{text}");
-        assert!(text.contains(r#"keystile_gateway_overhead_seconds_count{surface="route"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"keystile_rate_limit_rejections_total{code="rate_limited"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keystile_upstream_latency_seconds_count{surface="route"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keystile_gateway_overhead_seconds_count{surface="route"} 1"#),
+            "{text}"
+        );
     }
 }

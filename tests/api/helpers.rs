@@ -157,6 +157,8 @@ async fn record_and_answer(log: Arc<Mutex<Vec<Received>>>, req: Request) -> Resp
 /// A running gateway.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The gateway's state (store, caches), for tests that set things up behind the API.
+    pub state: keystile::api::AppState,
     pub admin_key: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
@@ -205,6 +207,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         .to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let state = prepared.state.clone();
     tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -213,6 +216,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         .unwrap();
     TestApp {
         addr,
+        state,
         admin_key,
         data_dir,
         http,

@@ -4,14 +4,15 @@
 mod auth;
 mod credentials;
 mod dns;
-mod metrics;
 mod helpers;
+mod metrics;
 mod proxy;
 mod sdk;
 mod secrets_at_rest;
 mod ssrf;
 mod streaming;
 mod surfaces;
+mod tenancy;
 
 mod upstreams;
 mod walkthrough;

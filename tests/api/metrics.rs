@@ -31,7 +31,10 @@ async fn proxied_responses_carry_the_overhead_without_upstream_time() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let ms = overhead_ms(&resp);
-    assert!((0.0..2000.0).contains(&ms), "overhead {ms} ms includes the upstream's 3 s");
+    assert!(
+        (0.0..2000.0).contains(&ms),
+        "overhead {ms} ms includes the upstream's 3 s"
+    );
 
     // Refusals before anything is sent carry it too; management calls do not.
     let denied = app
@@ -77,7 +80,9 @@ async fn metrics_count_requests_latency_and_refusals() {
     public_only["policy"]["allow_private_network"] = json!(false);
     app.create_credential(public_only).await;
     for _ in 0..3 {
-        let a = app.proxy(&app.admin_key, "m", "GET", &format!("{}/x", upstream.url())).await;
+        let a = app
+            .proxy(&app.admin_key, "m", "GET", &format!("{}/x", upstream.url()))
+            .await;
         assert_eq!(a.status, 200, "{}", a.text);
     }
     app.proxy(&app.admin_key, "public-only", "GET", &format!("{}/x", upstream.url()))
@@ -90,7 +95,10 @@ async fn metrics_count_requests_latency_and_refusals() {
     let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200, "no authentication needed");
     assert!(
-        resp.headers()["content-type"].to_str().unwrap().contains("openmetrics-text"),
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics-text"),
         "Prometheus/OpenMetrics content type"
     );
     let text = resp.text().await.unwrap();
@@ -104,5 +112,8 @@ async fn metrics_count_requests_latency_and_refusals() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
-    assert!(!text.contains("metrics-secret") && !text.contains("public-only"), "no tenant data in labels");
+    assert!(
+        !text.contains("metrics-secret") && !text.contains("public-only"),
+        "no tenant data in labels"
+    );
 }

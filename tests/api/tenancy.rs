@@ -1,0 +1,210 @@
+//! Tenant isolation: an admin of one tenant tries to reach another tenant's objects through
+//! every endpoint — by id, by alias or name, and by glob — and gets 404 (or 403) every time,
+//! with nothing sent upstream and nothing changed.
+
+use keystile::crypto::token;
+use keystile::domain::glob::Glob;
+use keystile::domain::role::{Permissions, Scopes};
+use keystile::domain::{ApiKeyId, Name, Permission, RoleId};
+use keystile::store::{ApiKeyRecord, RoleRecord, now};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Creates tenant `name` with an admin key (as the operator API does) and returns the key.
+async fn tenant_admin(app: &TestApp, name: &str) -> String {
+    let store = app.state.store();
+    let tenant = store.ensure_tenant(name).await.unwrap();
+    let role = RoleRecord {
+        id: RoleId::generate(),
+        tenant_id: tenant.id.clone(),
+        name: Name::parse("admin").unwrap(),
+        description: None,
+        permissions: Permissions::new([Permission::Admin]),
+        credential_scopes: Scopes::new(vec![Glob::parse("*").unwrap()]),
+        created_at: now(),
+    };
+    store.create_role(&role).await.unwrap();
+    let new = token::generate();
+    store
+        .create_api_key(&ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            tenant_id: tenant.id.clone(),
+            name: Name::parse("admin").unwrap(),
+            key_prefix: new.prefix,
+            key_hash: new.hash,
+            role_id: role.id,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    secrecy::ExposeSecret::expose_secret(&new.plaintext).to_owned()
+}
+
+/// Tenant A's objects: a credential, a route, a role and a key.
+struct Victim {
+    role_id: String,
+    key_id: String,
+    key: String,
+}
+
+async fn victim(app: &TestApp, upstream: &Upstream) -> Victim {
+    app.create_credential(local_credential(
+        "shared-name",
+        "api_key",
+        json!({"key": "tenant-a-secret"}),
+    ))
+    .await;
+    let r = app
+        .admin(
+            "POST",
+            "/v1/routes",
+            Some(json!({"name": "svc", "base_url": upstream.url(), "credential": "shared-name"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (role_id, key_id, key) = app.key_with(&["execute", "read"], &["*"]).await;
+    Victim { role_id, key_id, key }
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
+    let app = spawn_app().await;
+    let upstream = Upstream::start().await;
+    let a = victim(&app, &upstream).await;
+    let b_key = tenant_admin(&app, "tenant-b").await;
+    let b = Some(b_key.as_str());
+
+    // Management endpoints, by alias / name / id.
+    let by_ref: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/v1/credentials/shared-name".into(), None),
+        (
+            "PATCH",
+            "/v1/credentials/shared-name".into(),
+            Some(json!({"description": "mine now"})),
+        ),
+        ("POST", "/v1/credentials/shared-name/freeze".into(), None),
+        ("POST", "/v1/credentials/shared-name/unfreeze".into(), None),
+        (
+            "POST",
+            "/v1/credentials/shared-name/rotate".into(),
+            Some(json!({"data": {"key": "x"}})),
+        ),
+        ("DELETE", "/v1/credentials/shared-name".into(), None),
+        ("GET", "/v1/routes/svc".into(), None),
+        ("PATCH", "/v1/routes/svc".into(), Some(json!({"timeout_ms": 1000}))),
+        ("DELETE", "/v1/routes/svc".into(), None),
+        ("GET", format!("/v1/roles/{}", a.role_id), None),
+        ("DELETE", format!("/v1/roles/{}", a.role_id), None),
+        ("DELETE", format!("/v1/keys/{}", a.key_id), None),
+    ];
+    for (method, path, body) in by_ref {
+        let got = app.call(method, &path, b, body).await;
+        got.assert_error(404, "not_found");
+        assert!(!got.text.contains("tenant-a-secret"));
+    }
+
+    // Creating objects in B that point at A's: a key on A's role, a route on A's credential.
+    let key = app
+        .call("POST", "/v1/keys", b, Some(json!({"name": "k", "role_id": a.role_id})))
+        .await;
+    assert!(matches!(key.status, 400 | 404), "{}", key.text);
+    let route = app
+        .call(
+            "POST",
+            "/v1/routes",
+            b,
+            Some(json!({"name": "steal", "base_url": upstream.url(), "credential": "shared-name"})),
+        )
+        .await;
+    assert!(matches!(route.status, 400 | 404), "{}", route.text);
+
+    // Lists (a `*` scope is a glob over B's own objects only).
+    for (path, field) in [
+        ("/v1/credentials", "credentials"),
+        ("/v1/routes", "routes"),
+        ("/v1/roles", "roles"),
+        ("/v1/keys", "keys"),
+    ] {
+        let got = app.call("GET", path, b, None).await;
+        assert_eq!(got.status, 200, "{path}: {}", got.text);
+        let items = got.body[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {}", got.text));
+        assert!(
+            items.iter().all(|i| i["alias"] != "shared-name"
+                && i["name"] != "svc"
+                && i["id"] != a.role_id.as_str()
+                && i["id"] != a.key_id.as_str()),
+            "{path} shows tenant A's objects: {}",
+            got.text
+        );
+    }
+
+    // Every proxy surface, naming A's credential or route.
+    let target = format!("{}/x", upstream.url());
+    app.proxy(&b_key, "shared-name", "GET", &target)
+        .await
+        .assert_error(404, "not_found");
+    app.call(
+        "POST",
+        "/v1/execute",
+        b,
+        Some(
+            json!({"credential": "shared-name", "action": "http.request", "params": {"method": "GET", "url": target}}),
+        ),
+    )
+    .await
+    .assert_error(404, "not_found");
+    let eph = app
+        .http
+        .get(app.url("/v1/proxy"))
+        .bearer_auth(&b_key)
+        .header("x-keystile-target", &target)
+        .header("x-keystile-credential", "shared-name")
+        .send()
+        .await
+        .unwrap();
+    answer(eph).await.assert_error(404, "not_found");
+    app.call("GET", "/r/svc/x", b, None)
+        .await
+        .assert_error(404, "not_found");
+    assert!(upstream.requests().is_empty(), "nothing reached the upstream");
+
+    // Tenant A is untouched and still works.
+    let ok = app.proxy(&a.key, "shared-name", "GET", &target).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let cred = app.admin("GET", "/v1/credentials/shared-name", None).await;
+    assert_eq!(cred.body["status"], "active");
+    assert_eq!(cred.body["version"], 1);
+    assert!(cred.body["description"].is_null());
+    let route = app.admin("GET", "/v1/routes/svc", None).await;
+    assert_eq!(route.status, 200);
+}
+
+#[tokio::test]
+async fn the_same_names_in_two_tenants_are_separate_objects() {
+    let app = spawn_app().await;
+    let upstream = Upstream::start().await;
+    let b = tenant_admin(&app, "tenant-b").await;
+    app.create_credential(local_credential("same", "api_key", json!({"key": "secret-of-a"})))
+        .await;
+    let created = app
+        .call(
+            "POST",
+            "/v1/credentials",
+            Some(&b),
+            Some(local_credential("same", "api_key", json!({"key": "secret-of-b"}))),
+        )
+        .await;
+    assert_eq!(created.status, 201, "the alias is free in tenant B: {}", created.text);
+    let target = format!("{}/x", upstream.url());
+    app.proxy(&app.admin_key, "same", "GET", &target).await;
+    app.proxy(&b, "same", "GET", &target).await;
+    let got = upstream.requests();
+    assert_eq!(got[0].header("authorization").as_deref(), Some("Bearer secret-of-a"));
+    assert_eq!(got[1].header("authorization").as_deref(), Some("Bearer secret-of-b"));
+}
