@@ -8,6 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The S13 code of an error response, left in the response's extensions so that middleware
+/// (the audit trail) can tell why a call was refused without reading the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error as the API reports it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -94,6 +99,8 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let body = Json(json!({"error": code, "message": self.to_string(), "details": {}}));
-        (status, body).into_response()
+        let mut response = (status, body).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
+        response
     }
 }
