@@ -116,12 +116,14 @@ pub async fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 // Nothing matched yet: remember where the trail is, so only new events follow.
                 last_seq = latest_seq(&api).await?;
             }
-            while follow {
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
                 tokio::time::sleep(Duration::from_millis(interval_ms.max(50))).await;
                 let fresh = newer_than(&api, &filters, last_seq).await?;
                 last_seq = print_ascending(fresh, last_seq);
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
 }
