@@ -8,6 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The S13 code of an error response, left in the response's extensions so that middleware
+/// (the audit trail, metrics) can tell why a call was refused without reading the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error as the API reports it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -85,10 +90,6 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
-
-/// The S13 code of an error response, left in its extensions for metrics and audit.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

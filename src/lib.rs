@@ -9,11 +9,13 @@
 //! - [`store`]: the [`store::Store`] seam with one implementation per backend.
 //! - [`auth`]: who is calling (API keys, the key cache, the `Caller` extractor).
 //! - [`proxy`]: the proxy pipeline (egress policy, SSRF guard, injection, streaming).
+//! - [`audit`]: the hash-chained audit trail and its group-commit writer.
 //! - [`api`]: axum handlers, one module per resource, and the router.
 //! - [`config`], [`telemetry`], [`server`]: configuration, logging, start-up.
 //! - [`cli`]: the command-line client.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -202,6 +202,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 /// `GET /metrics`: Prometheus text format, no authentication (aggregate counts only; no label
 /// carries tenant data).
 pub async fn serve(State(state): State<AppState>) -> Response {
+    state.metrics().set_audit_queue_depth(state.audit().queue_depth());
     let body = state.metrics().render();
     (
         [(

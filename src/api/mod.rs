@@ -3,6 +3,7 @@
 //! Handlers parse input into domain types, check permissions through the `Caller` extractor
 //! and call the store; they must not format error bodies themselves (see `error.rs`).
 
+mod audit;
 mod credentials;
 mod health;
 mod json;
@@ -19,6 +20,7 @@ use axum::routing::{any, get, post};
 
 pub use json::ApiJson;
 
+use crate::audit::AuditLog;
 use crate::auth::KeyCache;
 use crate::config::ProxyConfig;
 use crate::crypto::MasterKey;
@@ -40,12 +42,14 @@ struct Inner {
     outbound: Outbound,
     limits: ProxyConfig,
     metrics: Metrics,
+    audit: AuditLog,
 }
 
 impl AppState {
     /// Assembles the state.
     pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
         let keys = KeyCache::new(store.clone());
+        let audit = AuditLog::spawn(store.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -54,6 +58,7 @@ impl AppState {
                 outbound,
                 limits,
                 metrics: Metrics::new(),
+                audit,
             }),
         }
     }
@@ -87,6 +92,11 @@ impl AppState {
     pub fn limits(&self) -> &ProxyConfig {
         &self.inner.limits
     }
+
+    /// The audit trail's group-commit writer (its `queue_depth()` is a metric).
+    pub fn audit(&self) -> &AuditLog {
+        &self.inner.audit
+    }
 }
 
 /// The whole HTTP surface.
@@ -117,8 +127,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/routes/{name}",
             get(routes::show).patch(routes::update).delete(routes::remove),
         )
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/verify", get(audit::verify))
         .route("/r/{route}", any(surfaces::route))
         .route("/r/{route}/{*rest}", any(surfaces::route))
+        // Keep last among the routes: it covers every route registered above it.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::hooks::admin_changes,
+        ))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, health, keys, roles, routes, surfaces};
+use super::{audit, credentials, health, keys, roles, routes, surfaces};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -33,6 +33,8 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::show,
         routes::update,
         routes::remove,
+        audit::list,
+        audit::verify,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -53,6 +55,10 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::UpdateRoute,
         routes::RouteView,
         routes::RouteList,
+        audit::AuditList,
+        crate::audit::AuditView,
+        crate::audit::event::ActorView,
+        crate::audit::Verification,
     ))
 )]
 pub struct ApiDoc;

@@ -42,13 +42,24 @@ impl KeyCache {
 
     /// Verifies a presented token and returns what it grants.
     pub async fn verify(&self, token: &str) -> Result<Arc<KeyGrant>, ApiError> {
+        self.verify_detailed(token).await.map_err(|(e, _)| e)
+    }
+
+    /// [`verify`](Self::verify), also returning on failure the grant of a key that exists but
+    /// may not be used (revoked, expired, terminated tenant), so the failure can be audited
+    /// in the key's tenant.
+    pub async fn verify_detailed(&self, token: &str) -> Result<Arc<KeyGrant>, (ApiError, Option<Arc<KeyGrant>>)> {
         let hash = TokenHash::of(token);
         let cached = self.cached(&hash);
         let grant = match cached {
             Some(g) => g,
-            None => self.refresh(hash).await?,
+            None => self.refresh(hash).await.map_err(|e| (e, None))?,
         };
-        check_grant(&grant, &hash)?;
+        if let Err(e) = check_grant(&grant, &hash) {
+            // A hash mismatch means the key is not this one: attribute nothing to it.
+            let known = grant.key.key_hash.ct_eq(&hash);
+            return Err((e, known.then_some(grant)));
+        }
         Ok(grant)
     }
 

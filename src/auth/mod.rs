@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use cache::KeyCache;
 
 use crate::api::AppState;
+use crate::audit::{Actor, hooks};
 use crate::domain::{ApiKeyId, Permission, TenantId};
 use crate::error::ApiError;
 use crate::store::KeyGrant;
@@ -29,6 +30,8 @@ pub struct Caller {
     pub grant: Arc<KeyGrant>,
     /// The token as presented, kept to recognise (and strip) it in forwarded headers.
     pub token: Arc<SecretString>,
+    /// The connection's peer address (for the audit trail).
+    pub client_ip: Option<String>,
 }
 
 impl Caller {
@@ -94,15 +97,38 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // On routes an unmodified SDK may send its API key as `x-api-key` (Anthropic's do).
         let on_route = parts.uri.path().starts_with("/r/");
-        let token = presented_token(&parts.headers)
+        let client_ip = hooks::client_ip(&parts.extensions);
+        let verified = match presented_token(&parts.headers)
             .or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten())
-            .ok_or_else(|| ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()))?;
-        let grant = state.keys().verify(token.expose_secret()).await?;
+        {
+            None => Err((
+                ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()),
+                None,
+            )),
+            Some(token) => state
+                .keys()
+                .verify_detailed(token.expose_secret())
+                .await
+                .map(|grant| (grant, token)),
+        };
+        let (grant, token) = match verified {
+            Ok(ok) => ok,
+            Err((error, grant)) => {
+                // Every failed authentication is an audit event; if it cannot be written the
+                // answer is a 500 rather than an unrecorded refusal.
+                hooks::auth_failure(state, &parts.method, &parts.uri, client_ip, grant.as_deref(), &error).await?;
+                return Err(error);
+            }
+        };
+        if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {
+            slot.set(grant.key.tenant_id.clone(), Actor::Key(grant.key.id.to_string()));
+        }
         Ok(Caller {
             key_id: grant.key.id.clone(),
             tenant_id: grant.key.tenant_id.clone(),
             grant,
             token: Arc::new(token),
+            client_ip,
         })
     }
 }

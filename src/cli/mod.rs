@@ -4,6 +4,7 @@
 //! Secret values are read from a prompt, a file or stdin, never from arguments (which would
 //! land in shell history and `ps`).
 
+mod audit;
 mod client;
 mod commands;
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use audit::AuditCmd;
 pub use commands::{CredentialCmd, KeyCmd, RoleCmd};
 
 use crate::config::{Config, ServeFlags};
@@ -57,6 +59,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
 }
 
 /// Runs a parsed command line.
@@ -66,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credential(cmd) => commands::credential(cmd).await,
         Command::Role(cmd) => commands::role(cmd).await,
         Command::Key(cmd) => commands::key(cmd).await,
+        Command::Audit(cmd) => audit::audit(cmd).await,
     }
 }
 

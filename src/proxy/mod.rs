@@ -4,7 +4,7 @@
 //! authenticate (the `Caller` extractor, before we get here) → resolve the credential and check
 //! the caller's permission and scope → build the upstream request → egress policy → inject the
 //! credential → send through the guarded client (SSRF check at connect) → stream the response
-//! back through the redactor.
+//! back through the redactor. [`forward`] wraps it all with the call's audit event.
 //!
 //! Must not buffer bodies, log secret values, or let a caller's Keystile key reach upstream.
 
@@ -23,6 +23,7 @@ use http_body::Body as _;
 use http_body_util::{LengthLimitError, Limited};
 
 use crate::api::AppState;
+use crate::audit::{AuditEvent, hooks};
 use crate::auth::Caller;
 use crate::crypto::Aad;
 use crate::domain::credential::Injected;
@@ -94,8 +95,30 @@ struct Outgoing {
     body_is_empty: bool,
 }
 
-/// Runs a request through the whole pipeline and returns the caller's (streaming) response.
+/// Runs a request through the whole pipeline and returns the caller's (streaming) response,
+/// once the call's audit event is committed — for refusals and failures too. The event is
+/// written when the upstream's status and headers are known, before any of its body is
+/// released; if it cannot be written the call fails closed (500).
 pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Result<http::Response<Body>, ApiError> {
+    let started = std::time::Instant::now();
+    let mut event = hooks::proxy_event(
+        caller,
+        req.mode,
+        req.credential.as_ref().map(Alias::as_str),
+        &req.method,
+        &req.url,
+    );
+    let result = pipeline(state, caller, req, &mut event).await;
+    hooks::finish_proxy(state, event, started, result).await
+}
+
+/// The pipeline proper; fills in what only it learns (credential version, upstream length).
+async fn pipeline(
+    state: &AppState,
+    caller: &Caller,
+    req: ProxyRequest,
+    event: &mut AuditEvent,
+) -> Result<http::Response<Body>, ApiError> {
     caller.require(Permission::Execute)?;
     if !caller.grant.tenant_plan.allows(req.mode) {
         return Err(ApiError::Forbidden(format!(
@@ -107,6 +130,7 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
         Some(alias) => Some(resolve_credential(state, caller, alias).await?),
         None => None,
     };
+    event.credential_version = credential.as_ref().map(|c| c.version);
     let rules = req.rules.clone();
     let outgoing = build_request(state, caller, req)?;
     check_egress(credential.as_ref(), &rules, &outgoing.method, &outgoing.url)?;
@@ -130,6 +154,7 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
     )
     .await?;
     let upstream = UpstreamTime(sent.elapsed());
+    event.bytes = hooks::content_length(response.headers());
     let idle = Duration::from_millis(state.limits().idle_timeout_ms);
     let mut response = body::into_caller_response(response, redactor, idle)?;
     response.extensions_mut().insert(upstream);

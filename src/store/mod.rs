@@ -8,6 +8,7 @@ mod migrations;
 pub mod postgres;
 mod records;
 mod sql;
+mod sql_audit;
 mod sql_routes;
 pub mod sqlite;
 
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub use records::*;
 
+use crate::audit::{AuditEvent, AuditFilter, AuditRecord};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
 use crate::domain::{Alias, ApiKeyId, CredentialId, RoleId, TenantId};
@@ -111,6 +113,22 @@ pub trait Store: Send + Sync + 'static {
     async fn update_route(&self, route: &RouteRecord) -> StoreResult<()>;
     /// Deletes a route.
     async fn delete_route(&self, tenant: &TenantId, name: &Alias) -> StoreResult<()>;
+
+    /// Appends events to their tenants' hash chains in one transaction (all or nothing) and
+    /// returns them with their sequence numbers and hashes, in the order given.
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<Vec<AuditRecord>>;
+    /// A tenant's events matching `filter`, newest first.
+    async fn list_audit(&self, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// A tenant's events with `after_seq < seq <= up_to_seq`, oldest first, at most `limit`.
+    async fn audit_chain(
+        &self,
+        tenant: &TenantId,
+        after_seq: i64,
+        up_to_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    /// A tenant's chain head `(seq, hash)`, if it has any event.
+    async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<(i64, String)>>;
 }
 
 /// The current time, truncated to microseconds so it round-trips through every backend.

@@ -68,6 +68,7 @@ macro_rules! cred_cols {
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         crate::store::sql_routes::impl_route_queries!($store, $db);
+        crate::store::sql_audit::impl_audit_queries!($store, $db);
 
         mod rows {
             use chrono::{DateTime, Utc};
@@ -460,6 +461,22 @@ macro_rules! impl_store {
 
             async fn delete_route(&self, tenant: &crate::domain::TenantId, name: &crate::domain::Alias) -> crate::store::StoreResult<()> {
                 self.q_delete_route(tenant, name).await
+            }
+
+            async fn append_audit(&self, events: &[crate::audit::AuditEvent]) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
+                self.q_append_audit(events).await
+            }
+
+            async fn list_audit(&self, tenant: &crate::domain::TenantId, filter: &crate::audit::AuditFilter) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
+                self.q_list_audit(tenant, filter).await
+            }
+
+            async fn audit_chain(&self, tenant: &crate::domain::TenantId, after_seq: i64, up_to_seq: i64, limit: u32) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
+                self.q_audit_chain(tenant, after_seq, up_to_seq, limit).await
+            }
+
+            async fn audit_head(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Option<(i64, String)>> {
+                self.q_audit_head(tenant).await
             }
 
             async fn delete_credential(&self, tenant: &crate::domain::TenantId, alias: &crate::domain::Alias) -> crate::store::StoreResult<()> {

@@ -1,7 +1,9 @@
 //! Black-box API tests: a real gateway on 127.0.0.1:0 with a fresh SQLite store per test, a
 //! real upstream server, real HTTP. Each module covers one area.
 
+mod audit;
 mod auth;
+mod crash;
 mod credentials;
 mod dns;
 mod helpers;

@@ -109,6 +109,7 @@ async fn metrics_count_requests_latency_and_refusals() {
         r#"keystile_upstream_latency_seconds_count{surface="path"} 3"#,
         r#"keystile_gateway_overhead_seconds_count{surface="path"} 4"#,
         "keystile_ssrf_refusals_total 1",
+        "keystile_audit_queue_depth 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }

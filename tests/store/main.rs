@@ -9,6 +9,7 @@
 //! When it cannot be reached the PostgreSQL tests are skipped, unless `CI=true`, where they fail.
 
 mod api_keys;
+mod audit;
 mod basics;
 mod credentials;
 mod fixtures;
@@ -85,5 +86,16 @@ conformance! {
         rotating_from_a_stale_version_is_a_conflict,
         concurrent_rotations_from_the_same_version_let_exactly_one_win,
         a_deleted_credential_is_not_found_afterwards,
+    ],
+    audit: [
+        appending_a_batch_chains_its_events_in_order_and_round_trips_every_field,
+        the_chain_continues_across_batches_and_each_tenant_has_its_own,
+        listing_filters_by_every_field_and_pages_with_a_cursor,
+        verification_catches_an_edited_row,
+        verification_catches_an_edit_that_also_recomputes_the_rows_hash,
+        verification_catches_a_deleted_row,
+        verification_catches_the_last_row_deleted,
+        verification_catches_two_swapped_rows,
+        two_stores_on_one_database_appending_at_once_never_fork_a_chain,
     ],
 }

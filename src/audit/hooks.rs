@@ -1,0 +1,212 @@
+//! Where events come from: one hook per kind of activity, called from the pipeline (never from
+//! individual handlers), so endpoints added later are covered without touching them.
+//!
+//! - proxied calls: [`proxy_event`] + [`finish_proxy`], wrapped around the pipeline by
+//!   `proxy::forward` (every surface, successes and refusals alike);
+//! - authentication failures: [`auth_failure`], called by the `Caller` extractor;
+//! - administrative changes: the [`admin_changes`] middleware on the management routes;
+//! - secret fetches: [`record_secret_fetch`], for the projects SDK endpoint.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use http::{Extensions, HeaderMap, Method, Uri};
+
+use super::event::redacted_query;
+use super::{Actor, AuditEvent, redact_query, system_tenant};
+use crate::api::AppState;
+use crate::auth::Caller;
+use crate::domain::TenantId;
+use crate::error::{ApiError, ErrorCode};
+use crate::store::KeyGrant;
+
+/// Management routes that are proxy surfaces: audited by the pipeline, not as changes.
+const PROXY_SURFACE_ROUTES: &[&str] = &["/v1/execute", "/v1/proxy"];
+
+/// Filled by the `Caller` extractor so that an outer middleware learns who acted.
+#[derive(Clone, Default)]
+pub struct ActorSlot(Arc<Mutex<Option<(TenantId, Actor)>>>);
+
+impl ActorSlot {
+    /// Records the authenticated actor.
+    pub fn set(&self, tenant: TenantId, actor: Actor) {
+        // A poisoned lock only means a panic elsewhere mid-write; the value is still usable.
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((tenant, actor));
+    }
+
+    fn take(&self) -> Option<(TenantId, Actor)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// The peer address of the connection (forwarding headers are not trusted).
+pub fn client_ip(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// A request URI's path with query values redacted.
+fn redacted_uri(uri: &Uri) -> String {
+    format!("{}{}", uri.path(), uri.query().map(redacted_query).unwrap_or_default())
+}
+
+/// The event for a proxied call, before the pipeline runs.
+pub fn proxy_event(
+    caller: &Caller,
+    mode: crate::domain::Surface,
+    credential: Option<&str>,
+    method: &Method,
+    url: &url::Url,
+) -> AuditEvent {
+    let mut e = AuditEvent::new(
+        caller.tenant_id.clone(),
+        Actor::Key(caller.key_id.to_string()),
+        "proxy.request",
+    );
+    e.proxy_mode = Some(mode.as_str().to_owned());
+    e.credential = credential.map(str::to_owned);
+    e.method = Some(method.to_string());
+    e.target_host = url.host_str().map(str::to_owned);
+    e.target_path = Some(redact_query(url));
+    e.client_ip = caller.client_ip.clone();
+    e
+}
+
+/// The `Content-Length` of a response, if it declares one.
+pub fn content_length(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+/// Completes and commits a proxied call's event, then releases the outcome. If the event
+/// cannot be committed the call fails closed: nothing of the upstream's answer is released.
+pub async fn finish_proxy(
+    state: &AppState,
+    mut event: AuditEvent,
+    started: Instant,
+    result: Result<http::Response<axum::body::Body>, ApiError>,
+) -> Result<http::Response<axum::body::Body>, ApiError> {
+    event.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+    match &result {
+        Ok(response) => event.status = Some(i64::from(response.status().as_u16())),
+        Err(e) => {
+            let (status, code) = e.status_and_code();
+            event.status = Some(i64::from(status.as_u16()));
+            event.outcome = code.to_owned();
+        }
+    }
+    state.audit().record(event).await?;
+    result
+}
+
+/// Records a failed authentication: in the key's tenant when the key is known (revoked,
+/// expired, terminated tenant), else in the system chain.
+pub async fn auth_failure(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    client_ip: Option<String>,
+    grant: Option<&KeyGrant>,
+    error: &ApiError,
+) -> Result<(), ApiError> {
+    let (tenant, actor) = match grant {
+        Some(g) => (g.key.tenant_id.clone(), Actor::Key(g.key.id.to_string())),
+        None => (system_tenant(), Actor::None),
+    };
+    let mut e = AuditEvent::new(tenant, actor, "auth.failure");
+    let (status, code) = error.status_and_code();
+    e.method = Some(method.to_string());
+    e.target_path = Some(redacted_uri(uri));
+    e.status = Some(i64::from(status.as_u16()));
+    e.outcome = code.to_owned();
+    e.client_ip = client_ip;
+    state.audit().record(e).await?;
+    Ok(())
+}
+
+/// What the projects branch records for `GET /v1/secrets` (SDK secret fetch).
+pub struct SecretFetch<'a> {
+    pub tenant: &'a TenantId,
+    pub project_id: &'a str,
+    /// The environment fetched (a name, not a secret).
+    pub env: &'a str,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok` or the S13 error code.
+    pub outcome: &'a str,
+    pub client_ip: Option<String>,
+}
+
+/// Records a secret fetch (`action = "secret.fetch"`, actor = the project) and waits until it
+/// is committed; call it before releasing the secrets, and fail the request if it errs.
+pub async fn record_secret_fetch(state: &AppState, fetch: SecretFetch<'_>) -> Result<(), ApiError> {
+    let mut e = AuditEvent::new(
+        fetch.tenant.clone(),
+        Actor::Project(fetch.project_id.to_owned()),
+        "secret.fetch",
+    );
+    e.method = Some("GET".into());
+    e.target_path = Some(format!(
+        "/v1/secrets?env={}",
+        url::form_urlencoded::byte_serialize(fetch.env.as_bytes()).collect::<String>()
+    ));
+    e.status = Some(i64::from(fetch.status));
+    e.outcome = fetch.outcome.to_owned();
+    e.client_ip = fetch.client_ip;
+    state.audit().record(e).await?;
+    Ok(())
+}
+
+/// Middleware (as a `route_layer`, so the matched route is known): records every mutating
+/// management call — POST/PUT/PATCH/DELETE under `/v1/` except the proxy surfaces — whether it
+/// succeeded or was refused, with the actor, `"<METHOD> <route template>"` as action and the
+/// concrete path as target. Unauthenticated calls are recorded by the `Caller` extractor
+/// instead. The response waits for the commit; if it fails the caller gets a 500 (the change
+/// itself has already been made).
+pub async fn admin_changes(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if !mutating || !template.starts_with("/v1/") || PROXY_SURFACE_ROUTES.contains(&template.as_str()) {
+        return next.run(req).await;
+    }
+    let slot = ActorSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let ip = client_ip(req.extensions());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let Some((tenant, actor)) = slot.take() else {
+        return response;
+    };
+    let mut e = AuditEvent::new(tenant, actor, format!("{method} {template}"));
+    e.method = Some(method.to_string());
+    e.target_path = Some(path);
+    e.status = Some(i64::from(response.status().as_u16()));
+    e.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+    e.client_ip = ip;
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        e.outcome = (*code).to_owned();
+    } else if !response.status().is_success() {
+        e.outcome = "error".into();
+    }
+    match state.audit().record(e).await {
+        Ok(()) => response,
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
