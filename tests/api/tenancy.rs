@@ -183,6 +183,30 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
     assert!(cred.body["description"].is_null());
     let route = app.admin("GET", "/v1/routes/svc", None).await;
     assert_eq!(route.status, 200);
+
+    // The audit trail: B sees and verifies only its own chain, even when filtering for A's key.
+    let mine = app.admin("GET", &format!("/v1/audit?key={}", a.key_id), None).await;
+    assert_eq!(mine.body["events"].as_array().map(Vec::len), Some(1), "{}", mine.text);
+    for path in [format!("/v1/audit?key={}", a.key_id), "/v1/audit?limit=500".into()] {
+        let got = app.call("GET", &path, b, None).await;
+        assert_eq!(got.status, 200, "{}", got.text);
+        let events = got.body["events"].as_array().unwrap();
+        assert!(
+            events
+                .iter()
+                .all(|e| e["actor"]["id"] != a.key_id.as_str() && e["status"] != 200),
+            "B sees A's events: {}",
+            got.text
+        );
+    }
+    let verify = app.call("GET", "/v1/audit/verify", b, None).await;
+    let own_events = app.call("GET", "/v1/audit?limit=500", b, None).await;
+    assert_eq!(verify.body["ok"], true, "{}", verify.text);
+    assert_eq!(
+        verify.body["events"].as_u64(),
+        own_events.body["events"].as_array().map(|e| e.len() as u64),
+        "B's chain holds exactly B's events"
+    );
 }
 
 #[tokio::test]
