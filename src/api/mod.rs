@@ -11,6 +11,7 @@ pub mod openapi;
 mod roles;
 mod routes;
 mod surfaces;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -22,7 +23,9 @@ pub use json::ApiJson;
 use crate::auth::KeyCache;
 use crate::config::ProxyConfig;
 use crate::crypto::MasterKey;
+use crate::domain::TenantId;
 use crate::error::ApiError;
+use crate::limits::{Limiter, ProxyCall};
 use crate::proxy::client::Outbound;
 use crate::store::Store;
 
@@ -38,11 +41,21 @@ struct Inner {
     keys: KeyCache,
     outbound: Outbound,
     limits: ProxyConfig,
+    limiter: Arc<Limiter>,
+    operator_tenant: TenantId,
 }
 
 impl AppState {
-    /// Assembles the state.
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
+    /// Assembles the state. `operator_tenant` is the bootstrap tenant, whose admins manage
+    /// tenants.
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        outbound: Outbound,
+        limits: ProxyConfig,
+        limiter: Arc<Limiter>,
+        operator_tenant: TenantId,
+    ) -> Self {
         let keys = KeyCache::new(store.clone());
         Self {
             inner: Arc::new(Inner {
@@ -51,8 +64,20 @@ impl AppState {
                 keys,
                 outbound,
                 limits,
+                limiter,
+                operator_tenant,
             }),
         }
+    }
+
+    /// Rate limits and quotas.
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.inner.limiter
+    }
+
+    /// The bootstrap tenant, whose admins are the operators.
+    pub fn operator_tenant(&self) -> &TenantId {
+        &self.inner.operator_tenant
     }
 
     /// The store.
@@ -81,8 +106,11 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface. Every response to an authenticated caller carries the
+/// `X-RateLimit-*` headers (the middleware); proxy surfaces are marked [`ProxyCall`] so their
+/// calls draw on the key's proxy budget, everything else on its management budget.
 pub fn router(state: AppState) -> Router {
+    let proxy = axum::Extension(ProxyCall);
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -101,16 +129,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/roles/{id}", get(roles::show).delete(roles::remove))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
-        .route("/v1/execute", post(surfaces::execute))
-        .route("/v1/proxy", any(surfaces::ephemeral))
+        .route("/v1/execute", post(surfaces::execute).layer(proxy))
+        .route("/v1/proxy", any(surfaces::ephemeral).layer(proxy))
         .route("/v1/routes", post(routes::create).get(routes::list))
         .route(
             "/v1/routes/{name}",
             get(routes::show).patch(routes::update).delete(routes::remove),
         )
-        .route("/r/{route}", any(surfaces::route))
-        .route("/r/{route}/{*rest}", any(surfaces::route))
+        .route("/r/{route}", any(surfaces::route).layer(proxy))
+        .route("/r/{route}/{*rest}", any(surfaces::route).layer(proxy))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", get(tenants::show).patch(tenants::update))
+        .route("/v1/tenants/{id}/terminate", post(tenants::terminate))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(crate::limits::rate_limit_headers))
         .with_state(state)
 }
 

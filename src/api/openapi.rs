@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, health, keys, roles, routes, surfaces};
+use super::{credentials, health, keys, roles, routes, surfaces, tenants};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -33,6 +33,11 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::show,
         routes::update,
         routes::remove,
+        tenants::create,
+        tenants::list,
+        tenants::show,
+        tenants::update,
+        tenants::terminate,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -53,6 +58,13 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::UpdateRoute,
         routes::RouteView,
         routes::RouteList,
+        tenants::CreateTenant,
+        tenants::UpdateTenant,
+        tenants::UsageView,
+        tenants::TenantView,
+        tenants::AdminKey,
+        tenants::CreatedTenant,
+        tenants::TenantList,
     ))
 )]
 pub struct ApiDoc;

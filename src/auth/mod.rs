@@ -6,9 +6,10 @@
 
 mod cache;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -18,6 +19,7 @@ pub use cache::KeyCache;
 use crate::api::AppState;
 use crate::domain::{ApiKeyId, Permission, TenantId};
 use crate::error::ApiError;
+use crate::limits::{Bucket, ProxyCall, RateSlot};
 use crate::store::KeyGrant;
 
 /// An authenticated caller.
@@ -88,16 +90,55 @@ fn route_api_key(headers: &HeaderMap) -> Option<SecretString> {
         .map(|v| SecretString::from(v.to_owned()))
 }
 
+/// The client's address: the TCP peer as axum's `ConnectInfo` saw it, never a header (any
+/// client can write `X-Forwarded-For`). `None` when the server runs without connect info.
+pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Authenticates, in order: the client address must not be blocked for failed
+    /// authentications; the key must verify (a failure counts against the address); the key's
+    /// proxy or management budget is charged, and its status left for the headers.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limiter = state.limiter();
+        let ip = client_ip(parts);
+        if let Some(ip) = ip {
+            limiter.check_client_ip(ip).await?;
+        }
         // On routes an unmodified SDK may send its API key as `x-api-key` (Anthropic's do).
         let on_route = parts.uri.path().starts_with("/r/");
         let token = presented_token(&parts.headers)
             .or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten())
             .ok_or_else(|| ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()))?;
-        let grant = state.keys().verify(token.expose_secret()).await?;
+        let grant = match state.keys().verify(token.expose_secret()).await {
+            Ok(grant) => grant,
+            Err(e @ ApiError::Unauthorized(_)) => {
+                // A presented key that is unknown, revoked or expired: a guess, or a leak
+                // being tried. (A request with no key at all is not counted.)
+                if let Some(ip) = ip {
+                    limiter.record_auth_failure(ip).await;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let bucket = if parts.extensions.get::<ProxyCall>().is_some() {
+            Bucket::Proxy
+        } else {
+            Bucket::Management
+        };
+        if let Some((status, verdict)) = limiter.charge_key(&grant.key.id, bucket).await {
+            if let Some(slot) = parts.extensions.get::<RateSlot>() {
+                slot.set(status);
+            }
+            verdict?;
+        }
         Ok(Caller {
             key_id: grant.key.id.clone(),
             tenant_id: grant.key.tenant_id.clone(),

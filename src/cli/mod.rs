@@ -6,12 +6,14 @@
 
 mod client;
 mod commands;
+mod tenant;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub use commands::{CredentialCmd, KeyCmd, RoleCmd};
+pub use tenant::TenantCmd;
 
 use crate::config::{Config, ServeFlags};
 
@@ -57,6 +59,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Manage tenants (operator: an admin key of the default tenant).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
 }
 
 /// Runs a parsed command line.
@@ -66,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credential(cmd) => commands::credential(cmd).await,
         Command::Role(cmd) => commands::role(cmd).await,
         Command::Key(cmd) => commands::key(cmd).await,
+        Command::Tenant(cmd) => tenant::tenant(cmd).await,
     }
 }
 

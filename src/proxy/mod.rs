@@ -1,8 +1,9 @@
 //! The proxy pipeline (SPEC S5), shared by every surface. Each phase is one function; read
 //! [`forward`] top to bottom:
 //!
-//! authenticate (the `Caller` extractor, before we get here) → resolve the credential and check
-//! the caller's permission and scope → build the upstream request → egress policy → inject the
+//! authenticate (the `Caller` extractor, before we get here; it also charges the key's rate
+//! limit) → resolve the credential and check the caller's permission and scope → the tenant
+//! plan's limits (requests per second, operations per month) → build the upstream request → egress policy → inject the
 //! credential → send through the guarded client (SSRF check at connect) → stream the response
 //! back through the redactor.
 //!
@@ -106,6 +107,10 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
         Some(alias) => Some(resolve_credential(state, caller, alias).await?),
         None => None,
     };
+    state
+        .limiter()
+        .charge_operation(&caller.tenant_id, &caller.grant.tenant_plan)
+        .await?;
     let rules = req.rules.clone();
     let outgoing = build_request(state, caller, req)?;
     check_egress(credential.as_ref(), &rules, &outgoing.method, &outgoing.url)?;

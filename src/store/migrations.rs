@@ -76,6 +76,17 @@ CREATE TABLE routes (
 ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE tenant_usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    period TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, sql)`.
@@ -149,6 +160,17 @@ CREATE TABLE routes (
         3,
         r#"
 ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE tenant_usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    period TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
 "#,
     ),
 ];

@@ -5,12 +5,14 @@ mod auth;
 mod credentials;
 mod dns;
 mod helpers;
+mod limits;
 mod proxy;
 mod sdk;
 mod secrets_at_rest;
 mod ssrf;
 mod streaming;
 mod surfaces;
+mod tenants;
 
 mod upstreams;
 mod walkthrough;

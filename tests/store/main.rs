@@ -14,6 +14,7 @@ mod credentials;
 mod fixtures;
 mod harness;
 mod roles;
+mod tenants;
 
 /// Instantiates `$topic::$test` for one backend, given an expression producing an
 /// `Option<Fixture>` (`None` means "skip").
@@ -85,5 +86,14 @@ conformance! {
         rotating_from_a_stale_version_is_a_conflict,
         concurrent_rotations_from_the_same_version_let_exactly_one_win,
         a_deleted_credential_is_not_found_afterwards,
+    ],
+    tenants: [
+        a_created_tenant_round_trips_with_its_plan_admin_role_and_key,
+        creating_a_tenant_with_a_taken_name_is_a_conflict_and_leaves_nothing_behind,
+        listing_tenants_pages_by_name,
+        a_tenants_plan_and_status_can_be_changed_and_keys_see_it,
+        usage_adds_up_per_tenant_and_period,
+        concurrent_usage_additions_are_never_lost,
+        usage_of_a_missing_tenant_cannot_be_added,
     ],
 }
