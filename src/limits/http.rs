@@ -65,3 +65,32 @@ fn write_headers(headers: &mut HeaderMap, status: RateStatus) {
     headers.insert(REMAINING, HeaderValue::from(status.remaining));
     headers.insert(RESET, HeaderValue::from(status.reset_unix));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_headers_replace_an_upstreams_which_are_kept_under_upstream_names() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        write_headers(
+            &mut h,
+            RateStatus {
+                limit: 10,
+                remaining: 3,
+                reset_unix: 1_800_000_060,
+            },
+        );
+        assert_eq!(h["x-ratelimit-limit"], "10");
+        assert_eq!(h["x-ratelimit-remaining"], "3");
+        assert_eq!(h["x-ratelimit-reset"], "1800000060");
+        assert_eq!(h["x-upstream-ratelimit-limit"], "5000");
+        assert_eq!(h["x-upstream-ratelimit-remaining"], "4999");
+        assert!(h.get("x-upstream-ratelimit-reset").is_none());
+        assert_eq!(h.get_all("x-ratelimit-limit").iter().count(), 1);
+        assert_eq!(h["content-type"], "application/json");
+    }
+}
