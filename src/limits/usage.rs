@@ -4,8 +4,9 @@
 //! count, and [`UsageMeter::flush`] (every 250 ms, and at graceful shutdown) adds the pending
 //! counts to `tenant_usage` with one atomic upsert per tenant and month. The quota is checked
 //! against `stored + in flight + pending`, where `stored` is the database's total as last seen
-//! (read back from each upsert, and re-read every flush while a tenant is active), so the
-//! other replicas' flushed calls are seen within one flush interval.
+//! (read back from each upsert, re-read every flush while a tenant is active, and re-read
+//! before the first operation after 5 s of idleness), so the other replicas' flushed calls
+//! are seen within one flush interval.
 //!
 //! Bounds: one replica alone never lets a tenant past its quota. With N replicas on one
 //! database, a tenant can exceed its quota by at most what the other N−1 replicas accept for it
@@ -22,6 +23,9 @@ use crate::store::{Store, StoreError};
 
 /// Counters idle this long (and fully flushed) are forgotten.
 const FORGET_AFTER_MS: u64 = 5 * 60 * 1000;
+/// A tenant idle this long is no longer re-read at every flush; its next operation reads the
+/// stored total again first (one query), so many idle tenants cost the database nothing.
+const REFRESH_WHILE_ACTIVE_MS: u64 = 5_000;
 
 /// One tenant's count for one month, as this replica knows it.
 #[derive(Debug, Default)]
@@ -76,14 +80,17 @@ impl UsageMeter {
     /// go past `quota` (`None`: unlimited, still counted).
     pub async fn charge(&self, tenant: &TenantId, quota: Option<u64>, now_ms: u64) -> Result<(), UsageError> {
         let key = (tenant.clone(), period_of(now_ms));
-        let known = self.lock().contains_key(&key);
-        if !known {
-            // First use of this month on this replica: learn what is already stored.
-            let stored = self.store.usage(tenant, &key.1).await?;
-            self.lock().entry(key.clone()).or_insert_with(|| Tally {
-                stored: u64::try_from(stored).unwrap_or(0),
-                ..Tally::default()
-            });
+        let fresh = self
+            .lock()
+            .get(&key)
+            .is_some_and(|t| now_ms.saturating_sub(t.last_used_ms) < REFRESH_WHILE_ACTIVE_MS);
+        if !fresh {
+            // First use of this month here, or after a pause: learn what is stored now.
+            let stored = u64::try_from(self.store.usage(tenant, &key.1).await?).unwrap_or(0);
+            let mut tallies = self.lock();
+            let tally = tallies.entry(key.clone()).or_default();
+            // Totals only grow within a month: a concurrent flush may already know more.
+            tally.stored = tally.stored.max(stored);
         }
         let mut tallies = self.lock();
         let tally = tallies.entry(key).or_default();
@@ -116,6 +123,7 @@ impl UsageMeter {
             tallies.retain(|_, t| t.pending > 0 || now_ms.saturating_sub(t.last_used_ms) < FORGET_AFTER_MS);
             tallies
                 .iter_mut()
+                .filter(|(_, t)| t.pending > 0 || now_ms.saturating_sub(t.last_used_ms) < REFRESH_WHILE_ACTIVE_MS)
                 .map(|(k, t)| {
                     let delta = std::mem::take(&mut t.pending);
                     t.in_flight += delta;
@@ -137,7 +145,7 @@ impl UsageMeter {
             };
             tally.in_flight -= delta;
             match result {
-                Ok(total) => tally.stored = u64::try_from(total).unwrap_or(0),
+                Ok(total) => tally.stored = tally.stored.max(u64::try_from(total).unwrap_or(0)),
                 Err(e) => {
                     // Kept for the next flush: counts are never dropped on a transient failure.
                     tally.pending += delta;
@@ -188,6 +196,46 @@ fn utc(now_ms: u64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn two_meters_on_one_database_share_a_quota_once_flushed_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.path().join("k.db"))
+                .await
+                .unwrap(),
+        );
+        let tenant = store.ensure_tenant("acme").await.unwrap().id;
+        let (a, b) = (UsageMeter::new(store.clone()), UsageMeter::new(store.clone()));
+        let now = 1_796_083_200_000; // December 2026
+        a.charge(&tenant, Some(3), now).await.unwrap();
+        a.charge(&tenant, Some(3), now).await.unwrap();
+        assert_eq!(
+            store.usage(&tenant, "2026-12").await.unwrap(),
+            0,
+            "nothing written on the hot path"
+        );
+        a.flush(now).await;
+        assert_eq!(store.usage(&tenant, "2026-12").await.unwrap(), 2);
+        b.charge(&tenant, Some(3), now).await.unwrap();
+        assert!(matches!(
+            b.charge(&tenant, Some(3), now).await,
+            Err(UsageError::QuotaExceeded)
+        ));
+        b.flush(now).await;
+        // A sees B's operation at its next flush (it re-reads while the tenant is active).
+        a.flush(now + 250).await;
+        assert!(matches!(
+            a.charge(&tenant, Some(3), now + 250).await,
+            Err(UsageError::QuotaExceeded)
+        ));
+        assert_eq!(store.usage(&tenant, "2026-12").await.unwrap(), 3);
+        assert_eq!(a.current(&tenant, now).await.unwrap(), 3);
+        // Unlimited tenants are counted too.
+        a.charge(&tenant, None, now).await.unwrap();
+        a.flush(now).await;
+        assert_eq!(store.usage(&tenant, "2026-12").await.unwrap(), 4);
+    }
 
     #[test]
     fn periods_are_utc_months_and_the_next_one_is_found() {
