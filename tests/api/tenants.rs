@@ -228,3 +228,69 @@ async fn the_openapi_document_describes_the_tenant_api() {
         assert!(doc.body["paths"][path].is_object(), "missing {path}");
     }
 }
+
+/// Runs the real `keystile` binary against `app` as the operator and parses its JSON output.
+async fn cli(app: &crate::helpers::TestApp, args: &[&str]) -> serde_json::Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keystile"));
+    cmd.args(args)
+        .arg("--url")
+        .arg(app.url(""))
+        .env("KEYSTILE_TOKEN", &app.admin_key)
+        .env_remove("KEYSTILE_URL");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "keystile {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("keystile {args:?} printed {stdout:?}: {e}"))
+}
+
+#[tokio::test]
+async fn the_tenant_cli_creates_lists_shows_replans_and_terminates() {
+    let app = spawn_app().await;
+    let made = cli(
+        &app,
+        &[
+            "tenant",
+            "create",
+            "cli-made",
+            "--operations-per-month",
+            "5",
+            "--disable-surface",
+            "mcp",
+        ],
+    )
+    .await;
+    assert_eq!(
+        made["plan"],
+        json!({"operations_per_month": 5, "disabled_surfaces": ["mcp"]})
+    );
+    assert!(made["admin_key"]["key"].as_str().unwrap().starts_with("kst_"));
+    let id = made["id"].as_str().unwrap().to_owned();
+
+    let listed = cli(&app, &["tenant", "list"]).await;
+    assert!(
+        listed["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == json!(id))
+    );
+    let replanned = cli(&app, &["tenant", "set-plan", &id, "--requests-per-second", "3"]).await;
+    assert_eq!(replanned["plan"], json!({"requests_per_second": 3}));
+    let json_plan = cli(
+        &app,
+        &["tenant", "set-plan", &id, "--plan", r#"{"operations_per_month": 9}"#],
+    )
+    .await;
+    assert_eq!(json_plan["plan"], json!({"operations_per_month": 9}));
+    let shown = cli(&app, &["tenant", "show", &id]).await;
+    assert_eq!(shown["usage"]["operations"], 0);
+    let ended = cli(&app, &["tenant", "terminate", &id]).await;
+    assert_eq!(ended["status"], "terminated");
+}
