@@ -60,6 +60,32 @@ pub struct DnsConfig {
     pub nameservers: Vec<SocketAddr>,
 }
 
+/// Rate limits (SPEC S3, S10). A limit of 0 disables it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Calls through a proxy surface per API key per minute.
+    pub proxy_per_minute: u64,
+    /// Management calls (everything else) per API key per minute.
+    pub management_per_minute: u64,
+    /// Failed authentications per client address per minute, after which the address gets 429
+    /// until the minute is over, even with a valid key.
+    pub auth_failures_per_minute: u64,
+    /// Prefix of every Redis key (so that several deployments, or tests, can share a Redis).
+    pub redis_prefix: String,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            proxy_per_minute: 1000,
+            management_per_minute: 100,
+            auth_failures_per_minute: 10,
+            redis_prefix: "keystile:".to_owned(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,6 +100,9 @@ pub struct Config {
     pub log_level: String,
     pub proxy: ProxyConfig,
     pub dns: DnsConfig,
+    pub limits: LimitsConfig,
+    /// `redis://…`: share rate-limit counters with every replica through Redis.
+    pub redis_url: Option<SecretString>,
 }
 
 /// The TOML file's shape: every field optional.
@@ -90,6 +119,9 @@ struct FileConfig {
     proxy: Option<ProxyConfig>,
     #[serde(default)]
     dns: Option<DnsConfig>,
+    #[serde(default)]
+    limits: Option<LimitsConfig>,
+    redis_url: Option<SecretString>,
 }
 
 /// Values given as flags (highest precedence).
@@ -113,6 +145,9 @@ pub struct ServeFlags {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Redis URL (redis://…) to share rate-limit counters between replicas.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 impl Config {
@@ -166,6 +201,39 @@ impl Config {
             dns.nameservers = parse_nameservers(&v)?;
         }
 
+        let mut limits = file.limits.unwrap_or_default();
+        for (var, field) in [
+            ("KEYSTILE_LIMITS_PROXY_PER_MINUTE", &mut limits.proxy_per_minute),
+            (
+                "KEYSTILE_LIMITS_MANAGEMENT_PER_MINUTE",
+                &mut limits.management_per_minute,
+            ),
+            (
+                "KEYSTILE_LIMITS_AUTH_FAILURES_PER_MINUTE",
+                &mut limits.auth_failures_per_minute,
+            ),
+        ] {
+            if let Some(v) = env(var) {
+                *field = v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{var} must be a whole number (0 disables the limit)"))?;
+            }
+        }
+        if let Some(v) = env("KEYSTILE_REDIS_PREFIX") {
+            limits.redis_prefix = v;
+        }
+        let redis_url = flags
+            .redis_url
+            .clone()
+            .map(SecretString::from)
+            .or_else(|| {
+                env("KEYSTILE_REDIS_URL")
+                    .filter(|v| !v.is_empty())
+                    .map(SecretString::from)
+            })
+            .or(file.redis_url);
+
         let database_url = flags
             .database_url
             .clone()
@@ -202,6 +270,8 @@ impl Config {
             log_level,
             proxy,
             dns,
+            limits,
+            redis_url,
         })
     }
 }
@@ -297,6 +367,52 @@ mod tests {
         assert!(Config::load(&flags, |_| None).is_err());
         std::fs::write(&file, "[dns]\nservers = []\n").unwrap();
         assert!(Config::load(&flags, |_| None).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn limits_come_from_the_file_then_the_environment_and_redis_from_anywhere() {
+        let c = Config::load(&ServeFlags::default(), |_| None).unwrap();
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.limits.proxy_per_minute, 1000);
+        assert_eq!(c.limits.management_per_minute, 100);
+        assert_eq!(c.limits.auth_failures_per_minute, 10);
+        assert!(c.redis_url.is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "redis_url = \"redis://file:6379\"\n[limits]\nproxy_per_minute = 5\nmanagement_per_minute = 6\nredis_prefix = \"a:\"\n",
+        )
+        .unwrap();
+        let flags = ServeFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("KEYSTILE_LIMITS_MANAGEMENT_PER_MINUTE", "7"),
+            ("KEYSTILE_LIMITS_AUTH_FAILURES_PER_MINUTE", "0"),
+            ("KEYSTILE_REDIS_URL", "redis://env:6379"),
+        ]);
+        let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.limits.proxy_per_minute, 5);
+        assert_eq!(c.limits.management_per_minute, 7);
+        assert_eq!(c.limits.auth_failures_per_minute, 0);
+        assert_eq!(c.limits.redis_prefix, "a:");
+        use secrecy::ExposeSecret as _;
+        assert_eq!(c.redis_url.as_ref().unwrap().expose_secret(), "redis://env:6379");
+        let flags = ServeFlags {
+            redis_url: Some("redis://flag:6379".into()),
+            ..flags
+        };
+        let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.redis_url.as_ref().unwrap().expose_secret(), "redis://flag:6379");
+
+        let e = Config::load(&ServeFlags::default(), |k| {
+            (k == "KEYSTILE_LIMITS_PROXY_PER_MINUTE").then(|| "lots".into())
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("KEYSTILE_LIMITS_PROXY_PER_MINUTE"), "{e:#}");
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many requests in the current window; retry after the given seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
+    /// The tenant's monthly operations are used up; retry after the given seconds.
+    #[error("this account's monthly operations quota is exhausted")]
+    QuotaExceeded { retry_after_secs: u64 },
     #[error("{0}")]
     UpstreamError(String),
     #[error("upstream did not answer in time")]
@@ -67,6 +73,8 @@ impl ApiError {
             Self::CredentialFrozen => (StatusCode::NOT_FOUND, "credential_frozen"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             Self::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             Self::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -98,9 +106,24 @@ impl IntoResponse for ApiError {
             // The cause goes to the log (it may name a table or a file), never to the client.
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let body = Json(json!({"error": code, "message": self.to_string(), "details": {}}));
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs, .. } | Self::QuotaExceeded { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        };
+        let details = match retry_after {
+            Some(secs) => json!({"retry_after_seconds": secs}),
+            None => json!({}),
+        };
+        let body = Json(json!({"error": code, "message": self.to_string(), "details": details}));
         let mut response = (status, body).into_response();
         response.extensions_mut().insert(ErrorCode(code));
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
         response
     }
 }

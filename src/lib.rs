@@ -8,6 +8,7 @@
 //! - [`crypto`]: envelope encryption, API-key hashing, constant-time comparison.
 //! - [`store`]: the [`store::Store`] seam with one implementation per backend.
 //! - [`auth`]: who is calling (API keys, the key cache, the `Caller` extractor).
+//! - [`limits`]: rate limits and quotas (per key, per client address, per tenant plan).
 //! - [`proxy`]: the proxy pipeline (egress policy, SSRF guard, injection, streaming).
 //! - [`audit`]: the hash-chained audit trail and its group-commit writer.
 //! - [`api`]: axum handlers, one module per resource, and the router.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod proxy;
 pub mod server;

@@ -18,6 +18,8 @@ use crate::crypto::MasterKey;
 use crate::crypto::token::{self, TokenHash};
 use crate::domain::glob::Glob;
 use crate::domain::{ApiKeyId, Name, Permission, Permissions, RoleId, Scopes};
+use crate::limits::usage::{self, UsageMeter};
+use crate::limits::{Clock, Counters, Limiter, MemoryCounters, RedisCounters};
 use crate::proxy::client::{self, Outbound};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -59,8 +61,29 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .await
         .context("creating the default tenant")?;
     let new_admin_key = bootstrap_admin(store.as_ref(), &tenant, config.admin_token.as_ref()).await?;
-    let state = AppState::new(store, master_key, outbound, config.proxy.clone());
+    let limiter = limiter(config, store.clone()).await?;
+    let state = AppState::new(store, master_key, outbound, config.proxy.clone(), limiter, tenant.id);
     Ok(Prepared { state, new_admin_key })
+}
+
+/// How often pending usage counts are written to the store.
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Builds the limiter: Redis counters when `redis_url` is set, in-memory ones otherwise; and
+/// starts the usage flusher.
+async fn limiter(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Limiter>> {
+    let clock = Clock::system();
+    let counters: Arc<dyn Counters> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisCounters::connect(url.expose_secret(), &config.limits.redis_prefix, clock.clone())
+                .await
+                .context("redis_url")?,
+        ),
+        None => Arc::new(MemoryCounters::new(clock.clone())),
+    };
+    let usage = Arc::new(UsageMeter::new(store));
+    usage::spawn_flusher(&usage, clock.clone(), USAGE_FLUSH_INTERVAL);
+    Ok(Arc::new(Limiter::new(config.limits.clone(), counters, clock, usage)))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -71,11 +94,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let local = listener.local_addr().context("listener address")?;
     state.outbound().add_own_address(local);
-    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving")
+        .context("serving");
+    // Counted operations not yet written must survive the restart.
+    let limiter = state.limiter();
+    limiter.usage().flush(limiter.clock().now_ms()).await;
+    served
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -154,16 +181,21 @@ async fn bootstrap_admin(
     Ok(plaintext)
 }
 
-async fn admin_role(store: &dyn Store, tenant: &TenantRecord) -> anyhow::Result<RoleId> {
-    let role = RoleRecord {
+/// A tenant's full-access `admin` role.
+pub fn admin_role_record(tenant: &crate::domain::TenantId) -> anyhow::Result<RoleRecord> {
+    Ok(RoleRecord {
         id: RoleId::generate(),
-        tenant_id: tenant.id.clone(),
+        tenant_id: tenant.clone(),
         name: Name::parse("admin")?,
-        description: Some("Full access (created at bootstrap)".into()),
+        description: Some("Full access (created with the tenant)".into()),
         permissions: Permissions::new([Permission::Admin]),
         credential_scopes: Scopes::new(vec![Glob::parse("*")?]),
         created_at: now(),
-    };
+    })
+}
+
+async fn admin_role(store: &dyn Store, tenant: &TenantRecord) -> anyhow::Result<RoleId> {
+    let role = admin_role_record(&tenant.id)?;
     match store.create_role(&role).await {
         Ok(()) => Ok(role.id),
         Err(StoreError::Conflict(_)) => store

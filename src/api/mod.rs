@@ -12,6 +12,7 @@ pub mod openapi;
 mod roles;
 mod routes;
 mod surfaces;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -24,7 +25,9 @@ use crate::audit::AuditLog;
 use crate::auth::KeyCache;
 use crate::config::ProxyConfig;
 use crate::crypto::MasterKey;
+use crate::domain::TenantId;
 use crate::error::ApiError;
+use crate::limits::{Limiter, ProxyCall};
 use crate::metrics::{self, Metrics};
 use crate::proxy::client::Outbound;
 use crate::store::Store;
@@ -43,11 +46,21 @@ struct Inner {
     limits: ProxyConfig,
     metrics: Metrics,
     audit: AuditLog,
+    limiter: Arc<Limiter>,
+    operator_tenant: TenantId,
 }
 
 impl AppState {
-    /// Assembles the state.
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
+    /// Assembles the state. `operator_tenant` is the bootstrap tenant, whose admins manage
+    /// tenants.
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        outbound: Outbound,
+        limits: ProxyConfig,
+        limiter: Arc<Limiter>,
+        operator_tenant: TenantId,
+    ) -> Self {
         let keys = KeyCache::new(store.clone());
         let audit = AuditLog::spawn(store.clone());
         Self {
@@ -59,8 +72,20 @@ impl AppState {
                 limits,
                 metrics: Metrics::new(),
                 audit,
+                limiter,
+                operator_tenant,
             }),
         }
+    }
+
+    /// Rate limits and quotas.
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.inner.limiter
+    }
+
+    /// The bootstrap tenant, whose admins are the operators.
+    pub fn operator_tenant(&self) -> &TenantId {
+        &self.inner.operator_tenant
     }
 
     /// The store.
@@ -99,8 +124,11 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface. Every response to an authenticated caller carries the
+/// `X-RateLimit-*` headers (the middleware); proxy surfaces are marked [`ProxyCall`] so their
+/// calls draw on the key's proxy budget, everything else on its management budget.
 pub fn router(state: AppState) -> Router {
+    let proxy = axum::Extension(ProxyCall);
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -120,8 +148,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/roles/{id}", get(roles::show).delete(roles::remove))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
-        .route("/v1/execute", post(surfaces::execute))
-        .route("/v1/proxy", any(surfaces::ephemeral))
+        .route("/v1/execute", post(surfaces::execute).layer(proxy))
+        .route("/v1/proxy", any(surfaces::ephemeral).layer(proxy))
         .route("/v1/routes", post(routes::create).get(routes::list))
         .route(
             "/v1/routes/{name}",
@@ -129,8 +157,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
-        .route("/r/{route}", any(surfaces::route))
-        .route("/r/{route}/{*rest}", any(surfaces::route))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", get(tenants::show).patch(tenants::update))
+        .route("/v1/tenants/{id}/terminate", post(tenants::terminate))
+        .route("/r/{route}", any(surfaces::route).layer(proxy))
+        .route("/r/{route}/{*rest}", any(surfaces::route).layer(proxy))
         // Keep last among the routes: it covers every route registered above it.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -138,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(crate::limits::rate_limit_headers))
         .with_state(state)
 }
 

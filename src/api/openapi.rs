@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{audit, credentials, health, keys, roles, routes, surfaces};
+use super::{audit, credentials, health, keys, roles, routes, surfaces, tenants};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -35,6 +35,11 @@ use super::{audit, credentials, health, keys, roles, routes, surfaces};
         routes::remove,
         audit::list,
         audit::verify,
+        tenants::create,
+        tenants::list,
+        tenants::show,
+        tenants::update,
+        tenants::terminate,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -59,6 +64,13 @@ use super::{audit, credentials, health, keys, roles, routes, surfaces};
         crate::audit::AuditView,
         crate::audit::event::ActorView,
         crate::audit::Verification,
+        tenants::CreateTenant,
+        tenants::UpdateTenant,
+        tenants::UsageView,
+        tenants::TenantView,
+        tenants::AdminKey,
+        tenants::CreatedTenant,
+        tenants::TenantList,
     ))
 )]
 pub struct ApiDoc;

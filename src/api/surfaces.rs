@@ -21,6 +21,7 @@ use crate::proxy::{self, ProxyMode, ProxyRequest, RouteRules};
 /// The path proxy: `{METHOD} /{absolute-target-url}` with `X-Keystile-Credential`.
 pub async fn path(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(crate::limits::ProxyCall);
     let caller = Caller::from_request_parts(&mut parts, &state).await?;
     let raw = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = proxy::parse_target(raw.strip_prefix('/').unwrap_or(raw))?;

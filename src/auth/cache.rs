@@ -102,6 +102,12 @@ impl KeyCache {
         Ok(grant)
     }
 
+    /// Forgets every key of a tenant at once (after its plan or status changed on this replica).
+    pub fn invalidate_tenant(&self, tenant: &crate::domain::TenantId) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, e| &e.grant.key.tenant_id != tenant);
+    }
+
     /// Forgets a key at once (after a revoke on this replica).
     pub fn invalidate(&self, id: &ApiKeyId) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());

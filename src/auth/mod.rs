@@ -6,9 +6,10 @@
 
 mod cache;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -19,6 +20,7 @@ use crate::api::AppState;
 use crate::audit::{Actor, hooks};
 use crate::domain::{ApiKeyId, Permission, TenantId};
 use crate::error::ApiError;
+use crate::limits::{Bucket, ProxyCall, RateSlot};
 use crate::store::KeyGrant;
 
 /// An authenticated caller.
@@ -91,16 +93,34 @@ fn route_api_key(headers: &HeaderMap) -> Option<SecretString> {
         .map(|v| SecretString::from(v.to_owned()))
 }
 
+/// The client's address: the TCP peer as axum's `ConnectInfo` saw it, never a header (any
+/// client can write `X-Forwarded-For`). `None` when the server runs without connect info.
+pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Authenticates, in order: the client address must not be blocked for failed
+    /// authentications; the key must verify (a failure counts against the address); the key's
+    /// proxy or management budget is charged, and its status left for the headers.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limiter = state.limiter();
+        let ip = client_ip(parts);
+        if let Some(ip) = ip {
+            limiter.check_client_ip(ip).await?;
+        }
         // On routes an unmodified SDK may send its API key as `x-api-key` (Anthropic's do).
         let on_route = parts.uri.path().starts_with("/r/");
         let client_ip = hooks::client_ip(&parts.extensions);
-        let verified = match presented_token(&parts.headers)
-            .or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten())
-        {
+        let presented =
+            presented_token(&parts.headers).or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten());
+        let was_presented = presented.is_some();
+        let verified = match presented {
             None => Err((
                 ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()),
                 None,
@@ -114,6 +134,14 @@ impl FromRequestParts<AppState> for Caller {
         let (grant, token) = match verified {
             Ok(ok) => ok,
             Err((error, grant)) => {
+                // A presented key that is unknown, revoked or expired is a guess, or a leak
+                // being tried: it counts against the address. (No key at all is not counted.)
+                if was_presented
+                    && matches!(error, ApiError::Unauthorized(_))
+                    && let Some(ip) = ip
+                {
+                    limiter.record_auth_failure(ip).await;
+                }
                 // Every failed authentication is an audit event; if it cannot be written the
                 // answer is a 500 rather than an unrecorded refusal.
                 hooks::auth_failure(state, &parts.method, &parts.uri, client_ip, grant.as_deref(), &error).await?;
@@ -122,6 +150,17 @@ impl FromRequestParts<AppState> for Caller {
         };
         if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {
             slot.set(grant.key.tenant_id.clone(), Actor::Key(grant.key.id.to_string()));
+        }
+        let bucket = if parts.extensions.get::<ProxyCall>().is_some() {
+            Bucket::Proxy
+        } else {
+            Bucket::Management
+        };
+        if let Some((status, verdict)) = limiter.charge_key(&grant.key.id, bucket).await {
+            if let Some(slot) = parts.extensions.get::<RateSlot>() {
+                slot.set(status);
+            }
+            verdict?;
         }
         Ok(Caller {
             key_id: grant.key.id.clone(),

@@ -168,13 +168,13 @@ pub enum KeyCmd {
     },
 }
 
-fn print(v: &Value) {
+pub(super) fn print(v: &Value) {
     if !v.is_null() {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     }
 }
 
-fn seg(s: &str) -> String {
+pub(super) fn seg(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -7,6 +7,7 @@
 mod audit;
 mod client;
 mod commands;
+mod tenant;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 pub use audit::AuditCmd;
 pub use commands::{CredentialCmd, KeyCmd, RoleCmd};
+pub use tenant::TenantCmd;
 
 use crate::config::{Config, ServeFlags};
 
@@ -62,6 +64,9 @@ pub enum Command {
     /// Read and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Manage tenants (operator: an admin key of the default tenant).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
 }
 
 /// Runs a parsed command line.
@@ -72,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Role(cmd) => commands::role(cmd).await,
         Command::Key(cmd) => commands::key(cmd).await,
         Command::Audit(cmd) => audit::audit(cmd).await,
+        Command::Tenant(cmd) => tenant::tenant(cmd).await,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The proxy pipeline (SPEC S5), shared by every surface. Each phase is one function; read
 //! [`forward`] top to bottom:
 //!
-//! authenticate (the `Caller` extractor, before we get here) → resolve the credential and check
-//! the caller's permission and scope → build the upstream request → egress policy → inject the
+//! authenticate (the `Caller` extractor, before we get here; it also charges the key's rate
+//! limit) → resolve the credential and check the caller's permission and scope → the tenant
+//! plan's limits (requests per second, operations per month) → build the upstream request → egress policy → inject the
 //! credential → send through the guarded client (SSRF check at connect) → stream the response
 //! back through the redactor. [`forward`] wraps it all with the call's audit event.
 //!
@@ -131,6 +132,10 @@ async fn pipeline(
         None => None,
     };
     event.credential_version = credential.as_ref().map(|c| c.version);
+    state
+        .limiter()
+        .charge_operation(&caller.tenant_id, &caller.grant.tenant_plan)
+        .await?;
     let rules = req.rules.clone();
     let outgoing = build_request(state, caller, req)?;
     check_egress(credential.as_ref(), &rules, &outgoing.method, &outgoing.url)?;

@@ -110,6 +110,17 @@ CREATE TABLE audit_heads (
 );
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE tenant_usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    period TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, sql)`.
@@ -216,6 +227,17 @@ CREATE TABLE audit_heads (
     tenant_id TEXT PRIMARY KEY,
     seq BIGINT NOT NULL,
     hash TEXT NOT NULL
+);
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE tenant_usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    period TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
 );
 "#,
     ),

@@ -10,6 +10,7 @@ mod records;
 mod sql;
 mod sql_audit;
 mod sql_routes;
+mod sql_tenants;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -20,7 +21,7 @@ pub use records::*;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
-use crate::domain::{Alias, ApiKeyId, CredentialId, RoleId, TenantId};
+use crate::domain::{Alias, ApiKeyId, CredentialId, Plan, RoleId, TenantId};
 
 /// A storage failure, classified by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +130,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditRecord>>;
     /// A tenant's chain head `(seq, hash)`, if it has any event.
     async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<(i64, String)>>;
+
+    /// Creates a tenant with its first admin role and API key, all or nothing; `Conflict` if
+    /// the tenant's name is taken. (Operator-level: tenants are the scope, not scoped.)
+    async fn create_tenant(&self, tenant: &TenantRecord, role: &RoleRecord, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// One tenant by id.
+    async fn tenant(&self, id: &TenantId) -> StoreResult<TenantRecord>;
+    /// A page of tenants ordered by name, starting after the name `after`.
+    async fn list_tenants(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<TenantRecord>>;
+    /// Replaces a tenant's plan.
+    async fn set_tenant_plan(&self, id: &TenantId, plan: &Plan) -> StoreResult<()>;
+    /// Sets a tenant's status (its data is kept either way).
+    async fn set_tenant_status(&self, id: &TenantId, status: TenantStatus) -> StoreResult<()>;
+    /// Adds `delta` operations to a tenant's count for `period` (`YYYY-MM`) atomically and
+    /// returns the new total.
+    async fn add_usage(&self, tenant: &TenantId, period: &str, delta: i64) -> StoreResult<i64>;
+    /// A tenant's operation count for `period` (0 when none was recorded).
+    async fn usage(&self, tenant: &TenantId, period: &str) -> StoreResult<i64>;
 }
 
 /// The current time, truncated to microseconds so it round-trips through every backend.

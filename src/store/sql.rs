@@ -69,6 +69,7 @@ macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         crate::store::sql_routes::impl_route_queries!($store, $db);
         crate::store::sql_audit::impl_audit_queries!($store, $db);
+        crate::store::sql_tenants::impl_tenant_queries!($store, $db);
 
         mod rows {
             use chrono::{DateTime, Utc};
@@ -477,6 +478,39 @@ macro_rules! impl_store {
 
             async fn audit_head(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Option<(i64, String)>> {
                 self.q_audit_head(tenant).await
+            }
+
+            async fn create_tenant(
+                &self,
+                tenant: &crate::store::TenantRecord,
+                role: &crate::store::RoleRecord,
+                key: &crate::store::ApiKeyRecord,
+            ) -> crate::store::StoreResult<()> {
+                self.q_create_tenant(tenant, role, key).await
+            }
+
+            async fn tenant(&self, id: &crate::domain::TenantId) -> crate::store::StoreResult<crate::store::TenantRecord> {
+                self.q_tenant(id).await
+            }
+
+            async fn list_tenants(&self, after: Option<&str>, limit: u32) -> crate::store::StoreResult<Vec<crate::store::TenantRecord>> {
+                self.q_list_tenants(after, limit).await
+            }
+
+            async fn set_tenant_plan(&self, id: &crate::domain::TenantId, plan: &crate::domain::Plan) -> crate::store::StoreResult<()> {
+                self.q_set_tenant_plan(id, plan).await
+            }
+
+            async fn set_tenant_status(&self, id: &crate::domain::TenantId, status: crate::store::TenantStatus) -> crate::store::StoreResult<()> {
+                self.q_set_tenant_status(id, status).await
+            }
+
+            async fn add_usage(&self, tenant: &crate::domain::TenantId, period: &str, delta: i64) -> crate::store::StoreResult<i64> {
+                self.q_add_usage(tenant, period, delta).await
+            }
+
+            async fn usage(&self, tenant: &crate::domain::TenantId, period: &str) -> crate::store::StoreResult<i64> {
+                self.q_usage(tenant, period).await
             }
 
             async fn delete_credential(&self, tenant: &crate::domain::TenantId, alias: &crate::domain::Alias) -> crate::store::StoreResult<()> {

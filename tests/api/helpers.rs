@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
-use keystile::config::{Config, LogFormat, ProxyConfig};
+use keystile::config::{Config, LimitsConfig, LogFormat, ProxyConfig};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
@@ -157,11 +157,11 @@ async fn record_and_answer(log: Arc<Mutex<Vec<Received>>>, req: Request) -> Resp
 /// A running gateway.
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The gateway's state (store, caches), for tests that set things up behind the API.
-    pub state: keystile::api::AppState,
     pub admin_key: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
+    /// The gateway's limiter (its clock can be advanced to reach the next window).
+    pub limiter: std::sync::Arc<keystile::limits::Limiter>,
     _dir: tempfile::TempDir,
 }
 
@@ -169,6 +169,7 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct AppOptions {
     pub proxy: Option<ProxyConfig>,
+    pub limits: Option<LimitsConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -185,7 +186,39 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let config = Config {
+    let config = test_config(data_dir.clone(), options, dns_nameservers);
+    let prepared = keystile::server::prepare(&config).await.expect("gateway prepares");
+    let admin_key = prepared
+        .new_admin_key
+        .expect("fresh store prints an admin key")
+        .expose_secret()
+        .to_owned();
+    let limiter = prepared.state.limiter().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
+    TestApp {
+        addr,
+        admin_key,
+        data_dir,
+        http: test_client(),
+        limiter,
+        _dir: dir,
+    }
+}
+
+/// A test HTTP client: no environment proxies, no redirects.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The configuration of a test gateway on `data_dir` (embedded SQLite, listening on port 0).
+pub fn test_config(data_dir: PathBuf, options: AppOptions, dns_nameservers: Vec<SocketAddr>) -> Config {
+    Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.clone(),
         database_url: None,
@@ -198,29 +231,8 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         dns: keystile::config::DnsConfig {
             nameservers: dns_nameservers,
         },
-    };
-    let prepared = keystile::server::prepare(&config).await.expect("gateway prepares");
-    let admin_key = prepared
-        .new_admin_key
-        .expect("fresh store prints an admin key")
-        .expose_secret()
-        .to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = prepared.state.clone();
-    tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        addr,
-        state,
-        admin_key,
-        data_dir,
-        http,
-        _dir: dir,
+        limits: options.limits.unwrap_or_default(),
+        redis_url: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod crash;
 mod credentials;
 mod dns;
 mod helpers;
+mod limits;
 mod metrics;
 mod proxy;
 mod sdk;
@@ -15,6 +16,7 @@ mod ssrf;
 mod streaming;
 mod surfaces;
 mod tenancy;
+mod tenants;
 
 mod upstreams;
 mod walkthrough;

@@ -2,46 +2,15 @@
 //! every endpoint — by id, by alias or name, and by glob — and gets 404 (or 403) every time,
 //! with nothing sent upstream and nothing changed.
 
-use keystile::crypto::token;
-use keystile::domain::glob::Glob;
-use keystile::domain::role::{Permissions, Scopes};
-use keystile::domain::{ApiKeyId, Name, Permission, RoleId};
-use keystile::store::{ApiKeyRecord, RoleRecord, now};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// Creates tenant `name` with an admin key (as the operator API does) and returns the key.
+/// Creates tenant `name` through the operator API and returns its first admin key.
 async fn tenant_admin(app: &TestApp, name: &str) -> String {
-    let store = app.state.store();
-    let tenant = store.ensure_tenant(name).await.unwrap();
-    let role = RoleRecord {
-        id: RoleId::generate(),
-        tenant_id: tenant.id.clone(),
-        name: Name::parse("admin").unwrap(),
-        description: None,
-        permissions: Permissions::new([Permission::Admin]),
-        credential_scopes: Scopes::new(vec![Glob::parse("*").unwrap()]),
-        created_at: now(),
-    };
-    store.create_role(&role).await.unwrap();
-    let new = token::generate();
-    store
-        .create_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            tenant_id: tenant.id.clone(),
-            name: Name::parse("admin").unwrap(),
-            key_prefix: new.prefix,
-            key_hash: new.hash,
-            role_id: role.id,
-            expires_at: None,
-            last_used_at: None,
-            revoked_at: None,
-            created_at: now(),
-        })
-        .await
-        .unwrap();
-    secrecy::ExposeSecret::expose_secret(&new.plaintext).to_owned()
+    let created = app.admin("POST", "/v1/tenants", Some(json!({"name": name}))).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["admin_key"]["key"].as_str().unwrap().to_owned()
 }
 
 /// Tenant A's objects: a credential, a route, a role and a key.
@@ -198,6 +167,24 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
             "B sees A's events: {}",
             got.text
         );
+    }
+    // Tenants are the operator's (the default tenant's admins); B cannot even list them.
+    let tenants = app.admin("GET", "/v1/tenants", None).await;
+    let a_tenant = tenants.body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "default")
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    for (method, path) in [
+        ("GET", "/v1/tenants".to_owned()),
+        ("GET", format!("/v1/tenants/{a_tenant}")),
+        ("PATCH", format!("/v1/tenants/{a_tenant}")),
+        ("POST", format!("/v1/tenants/{a_tenant}/terminate")),
+    ] {
+        let got = app.call(method, &path, b, Some(json!({"plan": {}}))).await;
+        assert!(matches!(got.status, 403 | 404), "{method} {path}: {}", got.text);
     }
     let verify = app.call("GET", "/v1/audit/verify", b, None).await;
     let own_events = app.call("GET", "/v1/audit?limit=500", b, None).await;

@@ -15,6 +15,7 @@ mod credentials;
 mod fixtures;
 mod harness;
 mod roles;
+mod tenants;
 
 /// Instantiates `$topic::$test` for one backend, given an expression producing an
 /// `Option<Fixture>` (`None` means "skip").
@@ -97,5 +98,14 @@ conformance! {
         verification_catches_the_last_row_deleted,
         verification_catches_two_swapped_rows,
         two_stores_on_one_database_appending_at_once_never_fork_a_chain,
+    ],
+    tenants: [
+        a_created_tenant_round_trips_with_its_plan_admin_role_and_key,
+        creating_a_tenant_with_a_taken_name_is_a_conflict_and_leaves_nothing_behind,
+        listing_tenants_pages_by_name,
+        a_tenants_plan_and_status_can_be_changed_and_keys_see_it,
+        usage_adds_up_per_tenant_and_period,
+        concurrent_usage_additions_are_never_lost,
+        usage_of_a_missing_tenant_cannot_be_added,
     ],
 }
