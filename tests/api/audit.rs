@@ -284,6 +284,16 @@ async fn management_changes_are_recorded_with_actor_route_template_and_outcome()
 }
 
 #[tokio::test]
+async fn both_audit_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc = app.call("GET", "/openapi.json", None, None).await;
+    assert!(doc.body["paths"]["/v1/audit"]["get"].is_object(), "{}", doc.text);
+    assert!(doc.body["paths"]["/v1/audit/verify"]["get"].is_object());
+    assert!(doc.body["components"]["schemas"]["AuditView"].is_object());
+    assert!(doc.body["components"]["schemas"]["Verification"].is_object());
+}
+
+#[tokio::test]
 async fn reading_the_trail_needs_the_audit_permission_and_stays_in_the_tenant() {
     let app = spawn_app().await;
     let (_, _, reader) = app.key_with(&["read"], &["*"]).await;
