@@ -23,9 +23,16 @@ pub async fn path(State(state): State<AppState>, req: Request) -> Result<Respons
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(crate::limits::ProxyCall);
     let caller = Caller::from_request_parts(&mut parts, &state).await?;
-    let raw = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = proxy::parse_target(raw.strip_prefix('/').unwrap_or(raw))?;
-    let credential = proxy::credential_header(&parts.headers)?.ok_or(ApiError::MissingCredential)?;
+    let target = (|| {
+        let raw = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let url = proxy::parse_target(raw.strip_prefix('/').unwrap_or(raw))?;
+        let credential = proxy::credential_header(&parts.headers)?.ok_or(ApiError::MissingCredential)?;
+        Ok((url, credential))
+    })();
+    let (url, credential) = match target {
+        Ok(t) => t,
+        Err(e) => return Err(refused(&state, &caller, ProxyMode::Path, &parts, e).await),
+    };
     let request = ProxyRequest::new(
         ProxyMode::Path,
         Some(credential),
@@ -41,6 +48,16 @@ pub async fn path(State(state): State<AppState>, req: Request) -> Result<Respons
 /// optional and the request's query string is appended to the target's.
 pub async fn ephemeral(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    let (url, credential) = match ephemeral_target(&parts) {
+        Ok(t) => t,
+        Err(e) => return Err(refused(&state, &caller, ProxyMode::Ephemeral, &parts, e).await),
+    };
+    let request = ProxyRequest::new(ProxyMode::Ephemeral, credential, parts.method, url, parts.headers, body);
+    Ok(proxy::forward(&state, &caller, request).await?.into_response())
+}
+
+/// The ephemeral surface's target (with the request's query appended) and optional credential.
+fn ephemeral_target(parts: &http::request::Parts) -> Result<(url::Url, Option<Alias>), ApiError> {
     let target = parts
         .headers
         .get("x-keystile-target")
@@ -55,9 +72,18 @@ pub async fn ephemeral(State(state): State<AppState>, caller: Caller, req: Reque
         };
         url.set_query(Some(&merged));
     }
-    let credential = proxy::credential_header(&parts.headers)?;
-    let request = ProxyRequest::new(ProxyMode::Ephemeral, credential, parts.method, url, parts.headers, body);
-    Ok(proxy::forward(&state, &caller, request).await?.into_response())
+    Ok((url, proxy::credential_header(&parts.headers)?))
+}
+
+/// Records a call its surface refused before the pipeline; returns the error to answer with.
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    mode: ProxyMode,
+    parts: &http::request::Parts,
+    error: ApiError,
+) -> ApiError {
+    crate::audit::hooks::refused_by_surface(state, caller, mode, &parts.method, &parts.uri, error).await
 }
 
 /// `POST /v1/execute` body.
@@ -93,32 +119,21 @@ pub async fn execute(
     caller: Caller,
     ApiJson(req): ApiJson<ExecuteRequest>,
 ) -> Result<Response, ApiError> {
-    if req.action != "http.request" {
-        return Err(ApiError::InvalidRequest("action must be \"http.request\"".into()));
-    }
-    let p = req.params;
-    let method = Method::from_bytes(p.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| ApiError::InvalidRequest("params.method is not a valid HTTP method".into()))?;
-    let url = proxy::parse_target(&p.url)?;
-    let mut headers = HeaderMap::new();
-    for (name, value) in &p.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid header name {name:?}")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid value for {name}")))?;
-        headers.append(name, value);
-    }
-    let body = match p.body {
-        None | Some(Value::Null) => Body::empty(),
-        Some(Value::String(s)) => Body::from(s),
-        Some(other) => {
-            headers
-                .entry(http::header::CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static("application/json"));
-            Body::from(other.to_string())
+    let request = match execute_request(req) {
+        Ok(r) => r,
+        Err(e) => {
+            let uri = http::Uri::from_static("/v1/execute");
+            return Err(crate::audit::hooks::refused_by_surface(
+                &state,
+                &caller,
+                ProxyMode::Execute,
+                &Method::POST,
+                &uri,
+                e,
+            )
+            .await);
         }
     };
-    let request = ProxyRequest::new(ProxyMode::Execute, Some(req.credential), method, url, headers, body);
     let response = proxy::forward(&state, &caller, request).await?;
     let (parts, body) = response.into_parts();
     let reading = std::time::Instant::now();
@@ -150,17 +165,61 @@ pub async fn execute(
     Ok(out)
 }
 
+/// Turns an execute body into a pipeline request.
+fn execute_request(req: ExecuteRequest) -> Result<ProxyRequest, ApiError> {
+    if req.action != "http.request" {
+        return Err(ApiError::InvalidRequest("action must be \"http.request\"".into()));
+    }
+    let p = req.params;
+    let method = Method::from_bytes(p.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| ApiError::InvalidRequest("params.method is not a valid HTTP method".into()))?;
+    let url = proxy::parse_target(&p.url)?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &p.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid header name {name:?}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ApiError::InvalidRequest(format!("params.headers: invalid value for {name}")))?;
+        headers.append(name, value);
+    }
+    let body = match p.body {
+        None | Some(Value::Null) => Body::empty(),
+        Some(Value::String(s)) => Body::from(s),
+        Some(other) => {
+            headers
+                .entry(http::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
+            Body::from(other.to_string())
+        }
+    };
+    Ok(ProxyRequest::new(
+        ProxyMode::Execute,
+        Some(req.credential),
+        method,
+        url,
+        headers,
+        body,
+    ))
+}
+
 /// Routes: `{METHOD} /r/{route}/{path…}` forwards to the route's base URL + path + query with
 /// its credential injected. SDKs may send the Keystile key as `x-api-key`.
 pub async fn route(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let rest = path.strip_prefix("/r/").unwrap_or(path);
-    let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
-    let name = Alias::parse(name).map_err(|_| ApiError::NotFound("route not found".into()))?;
-    let route = state.store().route(&caller.tenant_id, &name).await?;
-    let url = route.spec.target(rest, parts.uri.query())?;
-    let spec = route.spec;
+    let resolved = async {
+        let path = parts.uri.path();
+        let rest = path.strip_prefix("/r/").unwrap_or(path);
+        let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let name = Alias::parse(name).map_err(|_| ApiError::NotFound("route not found".into()))?;
+        let route = state.store().route(&caller.tenant_id, &name).await?;
+        let url = route.spec.target(rest, parts.uri.query())?;
+        Ok::<_, ApiError>((url, route.spec))
+    }
+    .await;
+    let (url, spec) = match resolved {
+        Ok(r) => r,
+        Err(e) => return Err(refused(&state, &caller, ProxyMode::Route, &parts, e).await),
+    };
     let mut request = ProxyRequest::new(
         ProxyMode::Route,
         Some(spec.credential),

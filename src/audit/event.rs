@@ -279,6 +279,11 @@ mod tests {
     }
 
     #[test]
+    fn the_system_chain_has_its_fixed_id() {
+        assert_eq!(system_tenant().as_str(), SYSTEM_TENANT);
+    }
+
+    #[test]
     fn actors_round_trip_through_their_stored_parts() {
         for a in [Actor::Key("k1".into()), Actor::Project("p1".into()), Actor::None] {
             let (kind, id) = a.parts();

@@ -107,6 +107,36 @@ pub async fn finish_proxy(
     result
 }
 
+/// Records a proxy call refused by its surface before it reached the pipeline (an unparsable
+/// target, a missing credential header, an unknown route, …) and returns the error to answer
+/// with (a 500 instead when the event cannot be written). The target is the request as
+/// received, query values redacted.
+pub async fn refused_by_surface(
+    state: &AppState,
+    caller: &Caller,
+    mode: crate::domain::Surface,
+    method: &Method,
+    uri: &Uri,
+    error: ApiError,
+) -> ApiError {
+    let mut e = AuditEvent::new(
+        caller.tenant_id.clone(),
+        Actor::Key(caller.key_id.to_string()),
+        "proxy.request",
+    );
+    let (status, code) = error.status_and_code();
+    e.proxy_mode = Some(mode.as_str().to_owned());
+    e.method = Some(method.to_string());
+    e.target_path = Some(redacted_uri(uri));
+    e.status = Some(i64::from(status.as_u16()));
+    e.outcome = code.to_owned();
+    e.client_ip = caller.client_ip.clone();
+    match state.audit().record(e).await {
+        Ok(()) => error,
+        Err(audit_error) => audit_error.into(),
+    }
+}
+
 /// Records a failed authentication: in the key's tenant when the key is known (revoked,
 /// expired, terminated tenant), else in the system chain.
 pub async fn auth_failure(

@@ -284,6 +284,16 @@ async fn management_changes_are_recorded_with_actor_route_template_and_outcome()
 }
 
 #[tokio::test]
+async fn both_audit_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc = app.call("GET", "/openapi.json", None, None).await;
+    assert!(doc.body["paths"]["/v1/audit"]["get"].is_object(), "{}", doc.text);
+    assert!(doc.body["paths"]["/v1/audit/verify"]["get"].is_object());
+    assert!(doc.body["components"]["schemas"]["AuditView"].is_object());
+    assert!(doc.body["components"]["schemas"]["Verification"].is_object());
+}
+
+#[tokio::test]
 async fn reading_the_trail_needs_the_audit_permission_and_stays_in_the_tenant() {
     let app = spawn_app().await;
     let (_, _, reader) = app.key_with(&["read"], &["*"]).await;
@@ -394,4 +404,52 @@ async fn when_the_trail_cannot_be_written_calls_fail_closed_and_release_nothing(
         "failed batches leave no trace in the chain: {}",
         v.text
     );
+}
+
+#[tokio::test]
+async fn calls_a_surface_refuses_before_the_pipeline_are_recorded_too() {
+    let app = spawn_app().await;
+    let upstream = Upstream::start().await;
+    let no_header = app
+        .http
+        .get(app.url(&format!("/{}/x?api_key={QUERY_VALUE}", upstream.url())))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_header.status(), 400);
+    app.admin("GET", "/r/nope/x", None).await.assert_error(404, "not_found");
+    app.admin("GET", "/v1/proxy", None)
+        .await
+        .assert_error(400, "invalid_request");
+    app.admin(
+        "POST",
+        "/v1/execute",
+        Some(json!({"credential": "c", "action": "shell", "params": {"method": "GET", "url": upstream.url()}})),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    let got = events(&app, "action=proxy.request").await;
+    let seen: Vec<(&str, &str, i64)> = got
+        .iter()
+        .map(|e| {
+            (
+                e["proxy_mode"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["status"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("path", "missing_credential", 400),
+            ("route", "not_found", 404),
+            ("ephemeral", "invalid_request", 400),
+            ("execute", "invalid_request", 400),
+        ]
+    );
+    let path = got[0]["target_path"].as_str().unwrap();
+    assert!(path.ends_with("/x?api_key=_") && !path.contains(QUERY_VALUE), "{path}");
+    assert_eq!(upstream.requests().len(), 0, "nothing was sent");
 }
