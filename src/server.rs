@@ -59,7 +59,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .await
         .context("creating the default tenant")?;
     let new_admin_key = bootstrap_admin(store.as_ref(), &tenant, config.admin_token.as_ref()).await?;
-    let state = AppState::new(store, master_key, outbound, config.proxy.clone());
+    let state = AppState::new(store, master_key, outbound, config.proxy.clone(), config.public.clone());
     Ok(Prepared { state, new_admin_key })
 }
 

@@ -8,6 +8,8 @@ mod health;
 mod json;
 mod keys;
 pub mod openapi;
+mod project_secrets;
+mod projects;
 mod roles;
 mod routes;
 mod surfaces;
@@ -20,7 +22,7 @@ use axum::routing::{any, get, post};
 pub use json::ApiJson;
 
 use crate::auth::KeyCache;
-use crate::config::ProxyConfig;
+use crate::config::{ProxyConfig, PublicAddress};
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::proxy::client::Outbound;
@@ -38,11 +40,18 @@ struct Inner {
     keys: KeyCache,
     outbound: Outbound,
     limits: ProxyConfig,
+    public: PublicAddress,
 }
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        outbound: Outbound,
+        limits: ProxyConfig,
+        public: PublicAddress,
+    ) -> Self {
         let keys = KeyCache::new(store.clone());
         Self {
             inner: Arc::new(Inner {
@@ -51,6 +60,7 @@ impl AppState {
                 keys,
                 outbound,
                 limits,
+                public,
             }),
         }
     }
@@ -78,6 +88,11 @@ impl AppState {
     /// Proxy limits and timeouts.
     pub fn limits(&self) -> &ProxyConfig {
         &self.inner.limits
+    }
+
+    /// How clients address the gateway (for signed requests).
+    pub fn public_address(&self) -> &PublicAddress {
+        &self.inner.public
     }
 }
 
@@ -108,6 +123,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/routes/{name}",
             get(routes::show).patch(routes::update).delete(routes::remove),
         )
+        .route("/v1/projects", post(projects::create).get(projects::list))
+        .route("/v1/projects/{id}", axum::routing::delete(projects::remove))
+        .route("/v1/projects/{id}/rotate", axum::routing::put(projects::rotate))
+        .route(
+            "/v1/projects/{id}/secrets",
+            axum::routing::put(projects::put_secret).get(projects::list_secrets),
+        )
+        .route("/v1/secrets", get(project_secrets::fetch).put(project_secrets::write))
+        .route("/v1/secrets/{id}", axum::routing::delete(projects::delete_secret))
         .route("/r/{route}", any(surfaces::route))
         .route("/r/{route}/{*rest}", any(surfaces::route))
         .fallback(fallback)

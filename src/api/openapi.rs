@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, health, keys, roles, routes, surfaces};
+use super::{credentials, health, keys, project_secrets, projects, roles, routes, surfaces};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -33,6 +33,15 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::show,
         routes::update,
         routes::remove,
+        projects::create,
+        projects::list,
+        projects::remove,
+        projects::rotate,
+        projects::put_secret,
+        projects::list_secrets,
+        projects::delete_secret,
+        project_secrets::fetch,
+        project_secrets::write,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -53,6 +62,13 @@ use super::{credentials, health, keys, roles, routes, surfaces};
         routes::UpdateRoute,
         routes::RouteView,
         routes::RouteList,
+        projects::CreateProject,
+        projects::ProjectView,
+        projects::ProjectList,
+        projects::PutSecret,
+        projects::SecretView,
+        projects::SecretList,
+        project_secrets::SecretValues,
     ))
 )]
 pub struct ApiDoc;

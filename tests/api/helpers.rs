@@ -167,6 +167,8 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct AppOptions {
     pub proxy: Option<ProxyConfig>,
+    /// `public_url` / `trusted_proxies` for signed requests.
+    pub public: Option<keystile::config::PublicAddress>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -193,6 +195,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         log_format: LogFormat::Text,
         log_level: "debug".into(),
         proxy: options.proxy.unwrap_or_default(),
+        public: options.public.unwrap_or_default(),
         dns: keystile::config::DnsConfig {
             nameservers: dns_nameservers,
         },
