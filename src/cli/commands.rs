@@ -168,18 +168,18 @@ pub enum KeyCmd {
     },
 }
 
-fn print(v: &Value) {
+pub(super) fn print(v: &Value) {
     if !v.is_null() {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     }
 }
 
-fn seg(s: &str) -> String {
+pub(super) fn seg(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Reads the secret input: a file, stdin, or a hidden prompt.
-fn read_secret(from_file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+pub(super) fn read_secret(from_file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
     let text = match from_file {
         Some(p) if p.as_os_str() == "-" => read_stdin()?,
         Some(p) => Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),

@@ -6,12 +6,14 @@
 
 mod client;
 mod commands;
+mod projects;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub use commands::{CredentialCmd, KeyCmd, RoleCmd};
+pub use projects::{ProjectCmd, RunArgs, SecretCmd, fetch_secrets};
 
 use crate::config::{Config, ServeFlags};
 
@@ -57,6 +59,15 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Manage projects (applications that fetch their configuration with signed requests).
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Manage a project's configuration secrets.
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Fetch a project's secrets with a signed request and run a command with them as
+    /// environment variables.
+    Run(RunArgs),
 }
 
 /// Runs a parsed command line.
@@ -66,6 +77,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credential(cmd) => commands::credential(cmd).await,
         Command::Role(cmd) => commands::role(cmd).await,
         Command::Key(cmd) => commands::key(cmd).await,
+        Command::Project(cmd) => projects::project(cmd).await,
+        Command::Secret(cmd) => projects::secret(cmd).await,
+        Command::Run(args) => projects::run(args).await,
     }
 }
 
