@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod dns;
 mod helpers;
+mod projects;
 mod proxy;
 mod sdk;
 mod secrets_at_rest;

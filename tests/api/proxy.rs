@@ -239,6 +239,7 @@ async fn upstream_failures_are_502_and_504() {
             first_byte_timeout_ms: 500,
             ..Default::default()
         }),
+        ..Default::default()
     })
     .await;
     let upstream = Upstream::start().await;
@@ -265,6 +266,7 @@ async fn oversized_bodies_are_413_before_anything_is_sent() {
             max_request_body_bytes: 1024,
             ..Default::default()
         }),
+        ..Default::default()
     })
     .await;
     let upstream = Upstream::start().await;
@@ -309,6 +311,7 @@ async fn a_stalled_tls_handshake_is_bounded_by_the_connect_timeout() {
             first_byte_timeout_ms: 10_000,
             ..Default::default()
         }),
+        ..Default::default()
     })
     .await;
     // Accepts TCP, then never answers the ClientHello.

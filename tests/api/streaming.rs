@@ -52,6 +52,7 @@ async fn a_tls_upstream_signed_by_the_extra_ca_is_reached_over_http2_with_the_cr
                 extra_ca_file: Some(ca.ca_pem.clone()),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await;
         let secret = "tls-secret-0123456789";
@@ -251,6 +252,7 @@ async fn a_large_chunked_request_body_streams_to_the_upstream_intact() {
                 max_request_body_bytes: 16 * 1024 * 1024,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await;
         let (upstream, key) = streaming_setup(&app, "sink", "sink-secret-0123456789").await;
@@ -318,6 +320,7 @@ async fn an_upstream_that_goes_idle_mid_body_ends_the_callers_body_instead_of_ha
                 idle_timeout_ms: 300,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await;
         let (upstream, key) = streaming_setup(&app, "stall", "stall-secret-0123456789").await;

@@ -13,6 +13,7 @@ mod basics;
 mod credentials;
 mod fixtures;
 mod harness;
+mod projects;
 mod roles;
 
 /// Instantiates `$topic::$test` for one backend, given an expression producing an
@@ -85,5 +86,13 @@ conformance! {
         rotating_from_a_stale_version_is_a_conflict,
         concurrent_rotations_from_the_same_version_let_exactly_one_win,
         a_deleted_credential_is_not_found_afterwards,
+    ],
+    projects: [
+        a_created_project_round_trips_and_names_are_unique_per_tenant,
+        keys_by_name_span_tenants_and_respect_the_rotation_overlap,
+        secrets_are_created_updated_listed_and_deleted_within_their_tenant,
+        deleting_a_project_takes_its_keys_secrets_and_nonces,
+        a_nonce_is_accepted_once_until_its_retention_ends,
+        concurrent_uses_of_one_nonce_let_exactly_one_through,
     ],
 }
