@@ -18,7 +18,6 @@ use crate::crypto::httpsig::parse::combined_field;
 use crate::crypto::httpsig::{
     Component, NONCE_RETENTION_SECS, RequestView, SigError, check_params, parse_signatures, select, verify_signature,
 };
-use crate::domain::project::KEYID_SUFFIX;
 use crate::store::ProjectRecord;
 
 /// Most keys tried for one `keyid` (one per tenant holding a project of that name, plus keys
@@ -128,7 +127,6 @@ fn check_agent(headers: &HeaderMap, keyid: &str) -> Result<(), SigError> {
             return Ok(());
         }
     }
-    debug_assert!(keyid.ends_with(KEYID_SUFFIX));
     Err(SigError::Invalid("Signature-Agent does not match the keyid"))
 }
 
@@ -301,6 +299,28 @@ mod tests {
                 path_prefix: "/gateway".into()
             }
         );
+    }
+
+    #[test]
+    fn a_signature_agent_must_name_the_keyid() {
+        let keyid = "web.agents.keystile.local";
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("signature-agent", v.parse().unwrap());
+            check_agent(&h, keyid)
+        };
+        assert_eq!(check_agent(&HeaderMap::new(), keyid), Ok(()), "optional");
+        assert_eq!(with("\"https://web.agents.keystile.local\""), Ok(()));
+        assert_eq!(with("\"web.agents.keystile.local\""), Ok(()));
+        assert_eq!(with("sig1=\"https://web.agents.keystile.local\""), Ok(()));
+        for bad in [
+            "\"https://other.agents.keystile.local\"",
+            "sig1=\"https://web.agents.keystile.local\", sig2=\"https://evil.example\"",
+            "web.agents.keystile.local",
+            "(\"x\")",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
