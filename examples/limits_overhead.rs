@@ -81,6 +81,7 @@ async fn gateway(dir: &std::path::Path, limits: LimitsConfig) -> (String, String
         dns: DnsConfig::default(),
         limits,
         redis_url: None,
+        public: Default::default(),
     };
     let prepared = keystile::server::prepare(&config).await.unwrap();
     let admin = prepared.new_admin_key.as_ref().unwrap().expose_secret().to_owned();

@@ -86,6 +86,18 @@ impl Default for LimitsConfig {
     }
 }
 
+/// How clients address the gateway, for rebuilding `@target-uri`/`@authority` of signed
+/// requests (SPEC S7) behind a TLS-terminating proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicAddress {
+    /// The base URL clients use (`https://keystile.example.com`); when set, a signed request's
+    /// scheme and authority are taken from it, never from the request.
+    pub public_url: Option<url::Url>,
+    /// Peers (CIDRs) whose `Forwarded` header (RFC 7239) `proto`/`host` are believed. Only the
+    /// TCP peer address is checked, never a header.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -103,6 +115,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `redis://…`: share rate-limit counters with every replica through Redis.
     pub redis_url: Option<SecretString>,
+    pub public: PublicAddress,
 }
 
 /// The TOML file's shape: every field optional.
@@ -122,6 +135,8 @@ struct FileConfig {
     #[serde(default)]
     limits: Option<LimitsConfig>,
     redis_url: Option<SecretString>,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Values given as flags (highest precedence).
@@ -148,6 +163,10 @@ pub struct ServeFlags {
     /// Redis URL (redis://…) to share rate-limit counters between replicas.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// The base URL clients use to reach the gateway (behind a TLS-terminating proxy), e.g.
+    /// https://keystile.example.com; signed requests are verified against it.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -233,6 +252,28 @@ impl Config {
                     .map(SecretString::from)
             })
             .or(file.redis_url);
+        let public_url = flags
+            .public_url
+            .clone()
+            .or_else(|| env("KEYSTILE_PUBLIC_URL"))
+            .or(file.public_url)
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| parse_public_url(&u))
+            .transpose()?;
+        let trusted_proxies = match env("KEYSTILE_TRUSTED_PROXIES") {
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(parse_cidr)
+                .collect::<anyhow::Result<_>>()?,
+            None => file
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|s| parse_cidr(s))
+                .collect::<anyhow::Result<_>>()?,
+        };
 
         let database_url = flags
             .database_url
@@ -272,8 +313,37 @@ impl Config {
             dns,
             limits,
             redis_url,
+            public: PublicAddress {
+                public_url,
+                trusted_proxies,
+            },
         })
     }
+}
+
+/// Parses `public_url`: http(s), a host, no user info, query or fragment.
+fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(text.trim()).with_context(|| format!("invalid public_url {text:?}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        bail!(
+            "public_url must be an http(s) base URL without credentials, query or fragment, e.g. https://keystile.example.com"
+        );
+    }
+    Ok(url)
+}
+
+/// Parses a trusted proxy: a CIDR, or a single address.
+fn parse_cidr(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .with_context(|| format!("invalid trusted proxy {text:?} (expected a CIDR such as 10.0.0.0/8)"))
 }
 
 /// Parses `KEYSTILE_DNS_NAMESERVERS`: comma-separated `ip:port` (`[v6]:port`); empty means
@@ -413,6 +483,52 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{e:#}").contains("KEYSTILE_LIMITS_PROXY_PER_MINUTE"), "{e:#}");
+    }
+
+    #[test]
+    fn public_url_and_trusted_proxies_come_from_file_env_or_flag() {
+        let c = Config::load(&ServeFlags::default(), |_| None).unwrap();
+        assert_eq!(c.public, PublicAddress::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://ks.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n",
+        )
+        .unwrap();
+        let flags = ServeFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, |_| None).unwrap();
+        assert_eq!(c.public.public_url.unwrap().as_str(), "https://ks.example.com/");
+        assert_eq!(c.public.trusted_proxies.len(), 2);
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("KEYSTILE_PUBLIC_URL", "https://env.example.com"),
+            ("KEYSTILE_TRUSTED_PROXIES", "192.168.0.0/16"),
+        ]);
+        let c = Config::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.public.public_url.unwrap().host_str(), Some("env.example.com"));
+        assert_eq!(c.public.trusted_proxies, vec!["192.168.0.0/16".parse().unwrap()]);
+        let flagged = ServeFlags {
+            public_url: Some("https://flag.example.com".into()),
+            ..flags
+        };
+        let c = Config::load(&flagged, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.public.public_url.unwrap().host_str(), Some("flag.example.com"));
+        for bad in ["ftp://x", "https://u:p@x", "https://x/?q=1", "not a url"] {
+            assert!(
+                Config::load(&ServeFlags::default(), |k| (k == "KEYSTILE_PUBLIC_URL")
+                    .then(|| bad.into()))
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            Config::load(&ServeFlags::default(), |k| (k == "KEYSTILE_TRUSTED_PROXIES")
+                .then(|| "nope".into()))
+            .is_err()
+        );
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum ApiError {
     UpstreamError(String),
     #[error("upstream did not answer in time")]
     UpstreamTimeout,
+    /// A project's signed request was refused (SPEC S7); always 401 with the variant's code.
+    #[error("{0}")]
+    Signature(#[from] crate::crypto::httpsig::SigError),
     /// Our fault. The inner error is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -77,6 +80,7 @@ impl ApiError {
             Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             Self::UpstreamError(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             Self::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            Self::Signature(e) => (StatusCode::UNAUTHORIZED, e.code()),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }

@@ -62,7 +62,15 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .context("creating the default tenant")?;
     let new_admin_key = bootstrap_admin(store.as_ref(), &tenant, config.admin_token.as_ref()).await?;
     let limiter = limiter(config, store.clone()).await?;
-    let state = AppState::new(store, master_key, outbound, config.proxy.clone(), limiter, tenant.id);
+    let state = AppState::new(
+        store,
+        master_key,
+        outbound,
+        config.proxy.clone(),
+        limiter,
+        tenant.id,
+        config.public.clone(),
+    );
     Ok(Prepared { state, new_admin_key })
 }
 

@@ -9,6 +9,8 @@ mod health;
 mod json;
 mod keys;
 pub mod openapi;
+mod project_secrets;
+mod projects;
 mod roles;
 mod routes;
 mod surfaces;
@@ -23,7 +25,7 @@ pub use json::ApiJson;
 
 use crate::audit::AuditLog;
 use crate::auth::KeyCache;
-use crate::config::ProxyConfig;
+use crate::config::{ProxyConfig, PublicAddress};
 use crate::crypto::MasterKey;
 use crate::domain::TenantId;
 use crate::error::ApiError;
@@ -48,11 +50,12 @@ struct Inner {
     audit: AuditLog,
     limiter: Arc<Limiter>,
     operator_tenant: TenantId,
+    public: PublicAddress,
 }
 
 impl AppState {
     /// Assembles the state. `operator_tenant` is the bootstrap tenant, whose admins manage
-    /// tenants.
+    /// tenants; `public` is how clients address the gateway (for signed requests).
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
@@ -60,6 +63,7 @@ impl AppState {
         limits: ProxyConfig,
         limiter: Arc<Limiter>,
         operator_tenant: TenantId,
+        public: PublicAddress,
     ) -> Self {
         let keys = KeyCache::new(store.clone());
         let audit = AuditLog::spawn(store.clone());
@@ -74,6 +78,7 @@ impl AppState {
                 audit,
                 limiter,
                 operator_tenant,
+                public,
             }),
         }
     }
@@ -122,6 +127,11 @@ impl AppState {
     pub fn audit(&self) -> &AuditLog {
         &self.inner.audit
     }
+
+    /// How clients address the gateway (for signed requests).
+    pub fn public_address(&self) -> &PublicAddress {
+        &self.inner.public
+    }
 }
 
 /// The whole HTTP surface. Every response to an authenticated caller carries the
@@ -155,6 +165,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/routes/{name}",
             get(routes::show).patch(routes::update).delete(routes::remove),
         )
+        .route("/v1/projects", post(projects::create).get(projects::list))
+        .route("/v1/projects/{id}", axum::routing::delete(projects::remove))
+        .route("/v1/projects/{id}/rotate", axum::routing::put(projects::rotate))
+        .route(
+            "/v1/projects/{id}/secrets",
+            axum::routing::put(projects::put_secret).get(projects::list_secrets),
+        )
+        .route("/v1/secrets", get(project_secrets::fetch).put(project_secrets::write))
+        .route("/v1/secrets/{id}", axum::routing::delete(projects::delete_secret))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{audit, credentials, health, keys, roles, routes, surfaces, tenants};
+use super::{audit, credentials, health, keys, project_secrets, projects, roles, routes, surfaces, tenants};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -40,6 +40,15 @@ use super::{audit, credentials, health, keys, roles, routes, surfaces, tenants};
         tenants::show,
         tenants::update,
         tenants::terminate,
+        projects::create,
+        projects::list,
+        projects::remove,
+        projects::rotate,
+        projects::put_secret,
+        projects::list_secrets,
+        projects::delete_secret,
+        project_secrets::fetch,
+        project_secrets::write,
     ),
     components(schemas(
         credentials::CreateCredential,
@@ -71,6 +80,13 @@ use super::{audit, credentials, health, keys, roles, routes, surfaces, tenants};
         tenants::AdminKey,
         tenants::CreatedTenant,
         tenants::TenantList,
+        projects::CreateProject,
+        projects::ProjectView,
+        projects::ProjectList,
+        projects::PutSecret,
+        projects::SecretView,
+        projects::SecretList,
+        project_secrets::SecretValues,
     ))
 )]
 pub struct ApiDoc;

@@ -1,10 +1,11 @@
-//! Who is calling: API-key authentication, the verification cache and the [`Caller`]
+//! Who is calling: API-key authentication, project request signatures ([`signature`]), the verification cache and the [`Caller`]
 //! extractor. A handler that takes a `Caller` cannot run unauthenticated.
 //!
 //! Must not decide what a caller may do with a resource beyond permissions and scopes; that
 //! belongs to the handlers and the proxy pipeline.
 
 mod cache;
+pub mod signature;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

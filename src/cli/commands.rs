@@ -179,7 +179,7 @@ pub(super) fn seg(s: &str) -> String {
 }
 
 /// Reads the secret input: a file, stdin, or a hidden prompt.
-fn read_secret(from_file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+pub(super) fn read_secret(from_file: Option<&PathBuf>, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
     let text = match from_file {
         Some(p) if p.as_os_str() == "-" => read_stdin()?,
         Some(p) => Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),

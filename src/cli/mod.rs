@@ -7,6 +7,7 @@
 mod audit;
 mod client;
 mod commands;
+mod projects;
 mod tenant;
 
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 pub use audit::AuditCmd;
 pub use commands::{CredentialCmd, KeyCmd, RoleCmd};
+pub use projects::{ProjectCmd, RunArgs, SecretCmd, fetch_secrets};
 pub use tenant::TenantCmd;
 
 use crate::config::{Config, ServeFlags};
@@ -67,6 +69,15 @@ pub enum Command {
     /// Manage tenants (operator: an admin key of the default tenant).
     #[command(subcommand)]
     Tenant(TenantCmd),
+    /// Manage projects (applications that fetch their configuration with signed requests).
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Manage a project's configuration secrets.
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Fetch a project's secrets with a signed request and run a command with them as
+    /// environment variables.
+    Run(RunArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,6 +89,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(cmd) => commands::key(cmd).await,
         Command::Audit(cmd) => audit::audit(cmd).await,
         Command::Tenant(cmd) => tenant::tenant(cmd).await,
+        Command::Project(cmd) => projects::project(cmd).await,
+        Command::Secret(cmd) => projects::secret(cmd).await,
+        Command::Run(args) => projects::run(args).await,
     }
 }
 

@@ -4,6 +4,7 @@
 //! than reading/writing the master key file.
 
 pub mod envelope;
+pub mod httpsig;
 pub mod master_key;
 pub mod token;
 

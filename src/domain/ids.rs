@@ -60,6 +60,18 @@ id_type!(
     /// Identifies a route.
     RouteId
 );
+id_type!(
+    /// Identifies a project (SPEC S7).
+    ProjectId
+);
+id_type!(
+    /// Identifies one public key of a project.
+    ProjectKeyId
+);
+id_type!(
+    /// Identifies a project's configuration secret.
+    SecretId
+);
 
 #[cfg(test)]
 mod tests {

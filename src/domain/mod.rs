@@ -8,14 +8,16 @@ pub mod ids;
 pub mod names;
 pub mod plan;
 pub mod policy;
+pub mod project;
 pub mod role;
 pub mod route;
 
 pub use credential::{CredentialKind, CredentialSecret, Injection};
-pub use ids::{ApiKeyId, CredentialId, RoleId, RouteId, TenantId};
+pub use ids::{ApiKeyId, CredentialId, ProjectId, ProjectKeyId, RoleId, RouteId, SecretId, TenantId};
 pub use names::{Alias, Name};
 pub use plan::{Plan, Surface};
 pub use policy::EgressPolicy;
+pub use project::{EnvName, ProjectName, SecretName};
 pub use role::{Permission, Permissions, Scopes};
 pub use route::RouteSpec;
 

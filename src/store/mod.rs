@@ -9,6 +9,7 @@ pub mod postgres;
 mod records;
 mod sql;
 mod sql_audit;
+mod sql_projects;
 mod sql_routes;
 mod sql_tenants;
 pub mod sqlite;
@@ -21,7 +22,9 @@ pub use records::*;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
-use crate::domain::{Alias, ApiKeyId, CredentialId, Plan, RoleId, TenantId};
+use crate::domain::{
+    Alias, ApiKeyId, CredentialId, EnvName, Plan, ProjectId, ProjectName, RoleId, SecretId, SecretName, TenantId,
+};
 
 /// A storage failure, classified by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +150,68 @@ pub trait Store: Send + Sync + 'static {
     async fn add_usage(&self, tenant: &TenantId, period: &str, delta: i64) -> StoreResult<i64>;
     /// A tenant's operation count for `period` (0 when none was recorded).
     async fn usage(&self, tenant: &TenantId, period: &str) -> StoreResult<i64>;
+
+    /// Creates a project with its first key; `Conflict` if the name is taken in the tenant.
+    async fn create_project(&self, project: &ProjectRecord, key: &ProjectKeyRecord) -> StoreResult<()>;
+    /// A tenant's projects by name.
+    async fn list_projects(&self, tenant: &TenantId) -> StoreResult<Vec<ProjectRecord>>;
+    /// One project of a tenant.
+    async fn project(&self, tenant: &TenantId, id: &ProjectId) -> StoreResult<ProjectRecord>;
+    /// Deletes a project with its keys, secrets and nonces.
+    async fn delete_project(&self, tenant: &TenantId, id: &ProjectId) -> StoreResult<()>;
+    /// Makes `key` the project's current key; the previous current key stays valid until
+    /// `old_valid_until`. `NotFound` if the project is not in `key.tenant_id`.
+    async fn rotate_project_key(&self, key: &ProjectKeyRecord, old_valid_until: DateTime<Utc>) -> StoreResult<()>;
+    /// All keys of a project, oldest first (expired ones too).
+    async fn project_keys(&self, tenant: &TenantId, project: &ProjectId) -> StoreResult<Vec<ProjectKeyRecord>>;
+    /// The keys valid at `at` of every project named `name`, in any tenant: a signature's
+    /// `keyid` names a project but no tenant, so this is how the tenant is found.
+    async fn project_keys_by_name(
+        &self,
+        name: &ProjectName,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<(ProjectRecord, ProjectKeyRecord)>>;
+
+    /// A project's secret by environment and name.
+    async fn secret(
+        &self,
+        tenant: &TenantId,
+        project: &ProjectId,
+        env: &EnvName,
+        name: &SecretName,
+    ) -> StoreResult<Option<SecretRecord>>;
+    /// Creates a secret; `Conflict` if the (project, env, name) exists, `NotFound` if the
+    /// project is not in the secret's tenant.
+    async fn create_secret(&self, secret: &SecretRecord) -> StoreResult<()>;
+    /// Replaces a secret's sealed value and bumps its version, if it is still `expected_version`.
+    async fn update_secret(
+        &self,
+        tenant: &TenantId,
+        id: &SecretId,
+        expected_version: i64,
+        sealed: &Sealed,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A project's secrets (of one environment, or all), by env then name.
+    async fn list_secrets(
+        &self,
+        tenant: &TenantId,
+        project: &ProjectId,
+        env: Option<&EnvName>,
+    ) -> StoreResult<Vec<SecretRecord>>;
+    /// Deletes a secret.
+    async fn delete_secret(&self, tenant: &TenantId, id: &SecretId) -> StoreResult<()>;
+
+    /// Records a signature nonce of a project, kept until `keep_until`. Returns `false` when
+    /// the nonce is already recorded (a replay), on any replica sharing the database. Nonces
+    /// whose retention ended before `now` are purged on the way.
+    async fn consume_nonce(
+        &self,
+        project: &ProjectId,
+        nonce: &str,
+        keep_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// The current time, truncated to microseconds so it round-trips through every backend.

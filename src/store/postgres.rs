@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::migrations;
 use super::sql::{cred_cols, impl_store, key_cols, role_cols};
+use super::sql_projects::{project_cols, project_key_cols, secret_cols};
 
 /// A store on a PostgreSQL database.
 #[derive(Clone)]

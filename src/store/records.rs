@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
 use crate::domain::{
-    Alias, ApiKeyId, CredentialId, CredentialKind, EgressPolicy, Injection, Name, Permissions, RoleId, RouteId,
-    RouteSpec, Scopes, TenantId,
+    Alias, ApiKeyId, CredentialId, CredentialKind, EgressPolicy, EnvName, Injection, Name, Permissions, ProjectId,
+    ProjectKeyId, ProjectName, RoleId, RouteId, RouteSpec, Scopes, SecretId, SecretName, TenantId,
 };
 
 /// Whether a tenant may act.
@@ -114,6 +114,48 @@ pub struct RouteRecord {
     pub tenant_id: TenantId,
     pub name: Alias,
     pub spec: RouteSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A project: an application that fetches its configuration with signed requests (SPEC S7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRecord {
+    pub id: ProjectId,
+    pub tenant_id: TenantId,
+    pub name: ProjectName,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One Ed25519 public key of a project. `valid_until` is `None` for the current key; a rotated
+/// key keeps verifying until then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectKeyRecord {
+    pub id: ProjectKeyId,
+    pub project_id: ProjectId,
+    pub tenant_id: TenantId,
+    pub public_key: [u8; 32],
+    pub created_at: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl ProjectKeyRecord {
+    /// Whether the key verifies signatures at `at`.
+    pub fn valid_at(&self, at: DateTime<Utc>) -> bool {
+        self.valid_until.is_none_or(|until| at < until)
+    }
+}
+
+/// A configuration secret of a project in one environment, sealed like a credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    pub id: SecretId,
+    pub tenant_id: TenantId,
+    pub project_id: ProjectId,
+    pub env: EnvName,
+    pub name: SecretName,
+    pub version: i64,
+    pub sealed: Sealed,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -70,6 +70,7 @@ macro_rules! impl_store {
         crate::store::sql_routes::impl_route_queries!($store, $db);
         crate::store::sql_audit::impl_audit_queries!($store, $db);
         crate::store::sql_tenants::impl_tenant_queries!($store, $db);
+        crate::store::sql_projects::impl_project_queries!($store, $db);
 
         mod rows {
             use chrono::{DateTime, Utc};
@@ -511,6 +512,58 @@ macro_rules! impl_store {
 
             async fn usage(&self, tenant: &crate::domain::TenantId, period: &str) -> crate::store::StoreResult<i64> {
                 self.q_usage(tenant, period).await
+            }
+
+            async fn create_project(&self, p: &crate::store::ProjectRecord, k: &crate::store::ProjectKeyRecord) -> crate::store::StoreResult<()> {
+                self.q_create_project(p, k).await
+            }
+
+            async fn list_projects(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Vec<crate::store::ProjectRecord>> {
+                self.q_list_projects(tenant).await
+            }
+
+            async fn project(&self, tenant: &crate::domain::TenantId, id: &crate::domain::ProjectId) -> crate::store::StoreResult<crate::store::ProjectRecord> {
+                self.q_project(tenant, id).await
+            }
+
+            async fn delete_project(&self, tenant: &crate::domain::TenantId, id: &crate::domain::ProjectId) -> crate::store::StoreResult<()> {
+                self.q_delete_project(tenant, id).await
+            }
+
+            async fn rotate_project_key(&self, k: &crate::store::ProjectKeyRecord, old_valid_until: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<()> {
+                self.q_rotate_project_key(k, old_valid_until).await
+            }
+
+            async fn project_keys(&self, tenant: &crate::domain::TenantId, project: &crate::domain::ProjectId) -> crate::store::StoreResult<Vec<crate::store::ProjectKeyRecord>> {
+                self.q_project_keys(tenant, project).await
+            }
+
+            async fn project_keys_by_name(&self, name: &crate::domain::ProjectName, at: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<Vec<(crate::store::ProjectRecord, crate::store::ProjectKeyRecord)>> {
+                self.q_project_keys_by_name(name, at).await
+            }
+
+            async fn secret(&self, tenant: &crate::domain::TenantId, project: &crate::domain::ProjectId, env: &crate::domain::EnvName, name: &crate::domain::SecretName) -> crate::store::StoreResult<Option<crate::store::SecretRecord>> {
+                self.q_secret(tenant, project, env, name).await
+            }
+
+            async fn create_secret(&self, s: &crate::store::SecretRecord) -> crate::store::StoreResult<()> {
+                self.q_create_secret(s).await
+            }
+
+            async fn update_secret(&self, tenant: &crate::domain::TenantId, id: &crate::domain::SecretId, expected_version: i64, sealed: &crate::crypto::Sealed, at: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<()> {
+                self.q_update_secret(tenant, id, expected_version, sealed, at).await
+            }
+
+            async fn list_secrets(&self, tenant: &crate::domain::TenantId, project: &crate::domain::ProjectId, env: Option<&crate::domain::EnvName>) -> crate::store::StoreResult<Vec<crate::store::SecretRecord>> {
+                self.q_list_secrets(tenant, project, env).await
+            }
+
+            async fn delete_secret(&self, tenant: &crate::domain::TenantId, id: &crate::domain::SecretId) -> crate::store::StoreResult<()> {
+                self.q_delete_secret(tenant, id).await
+            }
+
+            async fn consume_nonce(&self, project: &crate::domain::ProjectId, nonce: &str, keep_until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> crate::store::StoreResult<bool> {
+                self.q_consume_nonce(project, nonce, keep_until, now).await
             }
 
             async fn delete_credential(&self, tenant: &crate::domain::TenantId, alias: &crate::domain::Alias) -> crate::store::StoreResult<()> {

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::migrations;
 use super::sql::{cred_cols, impl_store, key_cols, role_cols};
+use super::sql_projects::{project_cols, project_key_cols, secret_cols};
 
 /// A store on an SQLite file.
 #[derive(Clone)]

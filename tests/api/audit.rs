@@ -13,7 +13,7 @@ const SECRET: &str = "sk-audit-0123456789";
 const QUERY_VALUE: &str = "qv-private-4242";
 
 /// A second store on the gateway's own database file, to look at and tamper with rows.
-async fn database(app: &TestApp) -> SqliteStore {
+pub async fn database(app: &TestApp) -> SqliteStore {
     SqliteStore::open(&app.data_dir.join("keystile.db")).await.unwrap()
 }
 

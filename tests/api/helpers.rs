@@ -170,6 +170,8 @@ pub struct TestApp {
 pub struct AppOptions {
     pub proxy: Option<ProxyConfig>,
     pub limits: Option<LimitsConfig>,
+    /// `public_url` / `trusted_proxies` for signed requests.
+    pub public: Option<keystile::config::PublicAddress>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -228,6 +230,7 @@ pub fn test_config(data_dir: PathBuf, options: AppOptions, dns_nameservers: Vec<
         log_format: LogFormat::Text,
         log_level: "debug".into(),
         proxy: options.proxy.unwrap_or_default(),
+        public: options.public.unwrap_or_default(),
         dns: keystile::config::DnsConfig {
             nameservers: dns_nameservers,
         },

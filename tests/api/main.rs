@@ -9,6 +9,7 @@ mod dns;
 mod helpers;
 mod limits;
 mod metrics;
+mod projects;
 mod proxy;
 mod sdk;
 mod secrets_at_rest;

@@ -18,6 +18,8 @@ struct Victim {
     role_id: String,
     key_id: String,
     key: String,
+    project_id: String,
+    secret_id: String,
 }
 
 async fn victim(app: &TestApp, upstream: &Upstream) -> Victim {
@@ -36,7 +38,16 @@ async fn victim(app: &TestApp, upstream: &Upstream) -> Victim {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let (role_id, key_id, key) = app.key_with(&["execute", "read"], &["*"]).await;
-    Victim { role_id, key_id, key }
+    let project = crate::projects::create_project(app, "shared-project").await;
+    let secret = crate::projects::put_secret(app, &project, "prod", "DB", "tenant-a-db-secret").await;
+    assert_eq!(secret.status, 200, "{}", secret.text);
+    Victim {
+        role_id,
+        key_id,
+        key,
+        project_id: project.id,
+        secret_id: secret.body["id"].as_str().unwrap().to_owned(),
+    }
 }
 
 #[tokio::test]
@@ -69,6 +80,15 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
         ("GET", format!("/v1/roles/{}", a.role_id), None),
         ("DELETE", format!("/v1/roles/{}", a.role_id), None),
         ("DELETE", format!("/v1/keys/{}", a.key_id), None),
+        ("PUT", format!("/v1/projects/{}/rotate", a.project_id), None),
+        ("GET", format!("/v1/projects/{}/secrets?env=prod", a.project_id), None),
+        (
+            "PUT",
+            format!("/v1/projects/{}/secrets", a.project_id),
+            Some(json!({"key": "DB", "value": "overwritten", "env": "prod"})),
+        ),
+        ("DELETE", format!("/v1/secrets/{}", a.secret_id), None),
+        ("DELETE", format!("/v1/projects/{}", a.project_id), None),
     ];
     for (method, path, body) in by_ref {
         let got = app.call(method, &path, b, body).await;
@@ -97,6 +117,7 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
         ("/v1/routes", "routes"),
         ("/v1/roles", "roles"),
         ("/v1/keys", "keys"),
+        ("/v1/projects", "projects"),
     ] {
         let got = app.call("GET", path, b, None).await;
         assert_eq!(got.status, 200, "{path}: {}", got.text);
@@ -107,7 +128,8 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
             items.iter().all(|i| i["alias"] != "shared-name"
                 && i["name"] != "svc"
                 && i["id"] != a.role_id.as_str()
-                && i["id"] != a.key_id.as_str()),
+                && i["id"] != a.key_id.as_str()
+                && i["id"] != a.project_id.as_str()),
             "{path} shows tenant A's objects: {}",
             got.text
         );
@@ -152,6 +174,15 @@ async fn another_tenant_cannot_reach_any_object_by_id_alias_or_glob() {
     assert!(cred.body["description"].is_null());
     let route = app.admin("GET", "/v1/routes/svc", None).await;
     assert_eq!(route.status, 200);
+    let secrets = app
+        .admin("GET", &format!("/v1/projects/{}/secrets?env=prod", a.project_id), None)
+        .await;
+    assert_eq!(
+        secrets.body["secrets"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        secrets.text
+    );
 
     // The audit trail: B sees and verifies only its own chain, even when filtering for A's key.
     let mine = app.admin("GET", &format!("/v1/audit?key={}", a.key_id), None).await;
@@ -218,4 +249,35 @@ async fn the_same_names_in_two_tenants_are_separate_objects() {
     let got = upstream.requests();
     assert_eq!(got[0].header("authorization").as_deref(), Some("Bearer secret-of-a"));
     assert_eq!(got[1].header("authorization").as_deref(), Some("Bearer secret-of-b"));
+
+    // Projects: the same name in both tenants; each signature reaches only its own secrets.
+    let pa = crate::projects::create_project(&app, "same-app").await;
+    assert_eq!(
+        crate::projects::put_secret(&app, &pa, "prod", "K", "value-of-a")
+            .await
+            .status,
+        200
+    );
+    let made = app
+        .call("POST", "/v1/projects", Some(&b), Some(json!({"name": "same-app"})))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let pb = crate::projects::Project {
+        id: made.body["id"].as_str().unwrap().to_owned(),
+        name: "same-app".into(),
+        private_hex: made.body["private_key"].as_str().unwrap().to_owned(),
+    };
+    let put = app
+        .call(
+            "PUT",
+            &format!("/v1/projects/{}/secrets", pb.id),
+            Some(&b),
+            Some(json!({"key": "K", "value": "value-of-b", "env": "prod"})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let a_sees = crate::projects::fetch(&app, &pa.signer(), "prod").await;
+    assert_eq!(a_sees.body, json!({"K": "value-of-a"}), "{}", a_sees.text);
+    let b_sees = crate::projects::fetch(&app, &pb.signer(), "prod").await;
+    assert_eq!(b_sees.body, json!({"K": "value-of-b"}), "{}", b_sees.text);
 }
