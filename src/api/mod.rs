@@ -24,6 +24,7 @@ use crate::config::ProxyConfig;
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::proxy::client::Outbound;
+use crate::proxy::lookup::Lookups;
 use crate::store::Store;
 
 /// Everything a request handler may use. Cheap to clone.
@@ -36,6 +37,7 @@ struct Inner {
     store: Arc<dyn Store>,
     master_key: MasterKey,
     keys: KeyCache,
+    lookups: Arc<Lookups>,
     outbound: Outbound,
     limits: ProxyConfig,
 }
@@ -44,11 +46,14 @@ impl AppState {
     /// Assembles the state.
     pub fn new(store: Arc<dyn Store>, master_key: MasterKey, outbound: Outbound, limits: ProxyConfig) -> Self {
         let keys = KeyCache::new(store.clone());
+        let lookups = Arc::new(Lookups::new(store.clone()));
+        Lookups::spawn_sweeper(&lookups);
         Self {
             inner: Arc::new(Inner {
                 store,
                 master_key,
                 keys,
+                lookups,
                 outbound,
                 limits,
             }),
@@ -68,6 +73,11 @@ impl AppState {
     /// The key verification cache.
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
+    }
+
+    /// The pipeline's credential and route lookups (cached; forget after a change).
+    pub fn lookups(&self) -> &Lookups {
+        &self.inner.lookups
     }
 
     /// The outbound client.

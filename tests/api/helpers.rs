@@ -160,7 +160,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// Owned by the first gateway on a data directory; replicas share it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Options for [`spawn_app_with`].
@@ -183,9 +184,35 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
+    let (addr, admin_key) = start_gateway(options, dns_nameservers, &data_dir, None).await;
+    TestApp {
+        addr,
+        admin_key,
+        data_dir,
+        http: client(),
+        _dir: Some(dir),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Prepares and serves a gateway on `data_dir`; returns its address and admin key (the one
+/// printed at bootstrap, or `admin_key` when the store already had one).
+async fn start_gateway(
+    options: AppOptions,
+    dns_nameservers: Vec<SocketAddr>,
+    data_dir: &std::path::Path,
+    admin_key: Option<&str>,
+) -> (SocketAddr, String) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.clone(),
+        data_dir: data_dir.to_path_buf(),
         database_url: None,
         master_key: None,
         master_key_file: None,
@@ -198,26 +225,15 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         },
     };
     let prepared = keystile::server::prepare(&config).await.expect("gateway prepares");
-    let admin_key = prepared
-        .new_admin_key
-        .expect("fresh store prints an admin key")
-        .expose_secret()
-        .to_owned();
+    let admin_key = match (prepared.new_admin_key, admin_key) {
+        (Some(new), _) => new.expose_secret().to_owned(),
+        (None, Some(existing)) => existing.to_owned(),
+        (None, None) => panic!("fresh store prints an admin key"),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        addr,
-        admin_key,
-        data_dir,
-        http,
-        _dir: dir,
-    }
+    (addr, admin_key)
 }
 
 /// A response reduced to what tests look at.
@@ -249,6 +265,20 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Another replica: a second gateway on the same database and master key, with its own
+    /// caches.
+    pub async fn replica(&self) -> TestApp {
+        let (addr, admin_key) =
+            start_gateway(AppOptions::default(), Vec::new(), &self.data_dir, Some(&self.admin_key)).await;
+        TestApp {
+            addr,
+            admin_key,
+            data_dir: self.data_dir.clone(),
+            http: client(),
+            _dir: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -2,6 +2,7 @@
 //! real upstream server, real HTTP. Each module covers one area.
 
 mod auth;
+mod caches;
 mod credentials;
 mod dns;
 mod helpers;
