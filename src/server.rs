@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use axum::serve::ListenerExt as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpListener;
 
@@ -103,6 +104,13 @@ pub async fn run(
     let local = listener.local_addr().context("listener address")?;
     state.outbound().add_own_address(local);
     let app = api::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small writes (a server-sent event, the last chunk of a redacted body) go out at once
+    // instead of waiting for the previous segment's (possibly delayed) acknowledgement.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

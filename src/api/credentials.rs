@@ -282,6 +282,7 @@ pub async fn update(
     }
     c.updated_at = now();
     state.store().update_credential(&c).await?;
+    state.lookups().forget_credential(&c.tenant_id, &c.alias);
     Ok(Json(CredentialView::from(&c)))
 }
 
@@ -295,6 +296,7 @@ pub async fn remove(
     caller.require(Permission::Delete)?;
     let c = visible(&state, &caller, &alias).await?;
     state.store().delete_credential(&caller.tenant_id, &c.alias).await?;
+    state.lookups().forget_credential(&c.tenant_id, &c.alias);
     tracing::info!(credential = %c.id, "credential deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -313,6 +315,7 @@ async fn set_status(
         .store()
         .set_credential_status(&c.tenant_id, &c.id, status, c.updated_at)
         .await?;
+    state.lookups().forget_credential(&c.tenant_id, &c.alias);
     tracing::info!(credential = %c.id, status = status.as_str(), "credential status changed");
     Ok(Json(CredentialView::from(&c)))
 }
@@ -355,6 +358,7 @@ pub async fn rotate(
         .store()
         .rotate_credential(&c.tenant_id, &c.id, c.version, &sealed, at)
         .await?;
+    state.lookups().forget_credential(&c.tenant_id, &c.alias);
     c.version += 1;
     c.updated_at = at;
     tracing::info!(credential = %c.id, version = c.version, "credential rotated");

@@ -32,6 +32,7 @@ use crate::error::ApiError;
 use crate::limits::{Limiter, ProxyCall};
 use crate::metrics::{self, Metrics};
 use crate::proxy::client::Outbound;
+use crate::proxy::lookup::Lookups;
 use crate::store::Store;
 
 /// Everything a request handler may use. Cheap to clone.
@@ -44,6 +45,7 @@ struct Inner {
     store: Arc<dyn Store>,
     master_key: MasterKey,
     keys: KeyCache,
+    lookups: Arc<Lookups>,
     outbound: Outbound,
     limits: ProxyConfig,
     metrics: Metrics,
@@ -67,11 +69,14 @@ impl AppState {
     ) -> Self {
         let keys = KeyCache::new(store.clone());
         let audit = AuditLog::spawn(store.clone());
+        let lookups = Arc::new(Lookups::new(store.clone()));
+        Lookups::spawn_sweeper(&lookups);
         Self {
             inner: Arc::new(Inner {
                 store,
                 master_key,
                 keys,
+                lookups,
                 outbound,
                 limits,
                 metrics: Metrics::new(),
@@ -106,6 +111,11 @@ impl AppState {
     /// The key verification cache.
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
+    }
+
+    /// The pipeline's credential and route lookups (cached; forget after a change).
+    pub fn lookups(&self) -> &Lookups {
+        &self.inner.lookups
     }
 
     /// The outbound client.

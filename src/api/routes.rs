@@ -164,6 +164,7 @@ pub async fn update(
     check_credential(&state, &caller, &route.spec.credential).await?;
     route.updated_at = now();
     state.store().update_route(&route).await?;
+    state.lookups().forget_route(&route.tenant_id, &route.name);
     Ok(Json(RouteView::from(&route)))
 }
 
@@ -179,5 +180,6 @@ pub async fn remove(
     let route = state.store().route(&caller.tenant_id, &name).await?;
     caller.require_scope(route.spec.credential.as_str())?;
     state.store().delete_route(&caller.tenant_id, &name).await?;
+    state.lookups().forget_route(&caller.tenant_id, &name);
     Ok(StatusCode::NO_CONTENT)
 }

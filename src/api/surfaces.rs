@@ -211,26 +211,27 @@ pub async fn route(State(state): State<AppState>, caller: Caller, req: Request) 
         let rest = path.strip_prefix("/r/").unwrap_or(path);
         let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
         let name = Alias::parse(name).map_err(|_| ApiError::NotFound("route not found".into()))?;
-        let route = state.store().route(&caller.tenant_id, &name).await?;
+        let route = state.lookups().route(&caller.tenant_id, &name).await?;
         let url = route.spec.target(rest, parts.uri.query())?;
-        Ok::<_, ApiError>((url, route.spec))
+        Ok::<_, ApiError>((url, route))
     }
     .await;
-    let (url, spec) = match resolved {
+    let (url, route) = match resolved {
         Ok(r) => r,
         Err(e) => return Err(refused(&state, &caller, ProxyMode::Route, &parts, e).await),
     };
+    let spec = &route.spec;
     let mut request = ProxyRequest::new(
         ProxyMode::Route,
-        Some(spec.credential),
+        Some(spec.credential.clone()),
         parts.method,
         url,
         parts.headers,
         body,
     );
     request.rules = RouteRules {
-        allowed_methods: spec.allowed_methods,
-        allowed_paths: spec.allowed_paths,
+        allowed_methods: spec.allowed_methods.clone(),
+        allowed_paths: spec.allowed_paths.clone(),
         follow_redirects: spec.follow_redirects,
         timeout: spec.timeout_ms.map(std::time::Duration::from_millis),
     };

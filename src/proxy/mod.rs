@@ -12,10 +12,12 @@
 pub mod body;
 pub mod client;
 pub mod headers;
+pub mod lookup;
 pub mod redact;
 pub mod ssrf;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -35,6 +37,7 @@ use crate::error::ApiError;
 use crate::metrics::UpstreamTime;
 use crate::store::{CredentialRecord, CredentialStatus};
 use client::ConnectError;
+use lookup::{CachedCredential, Decrypted};
 use redact::Redactor;
 
 /// How many redirects a route that follows them may take.
@@ -131,33 +134,28 @@ async fn pipeline(
         Some(alias) => Some(resolve_credential(state, caller, alias).await?),
         None => None,
     };
-    event.credential_version = credential.as_ref().map(|c| c.version);
+    let record = credential.as_ref().map(|c| &c.record);
+    event.credential_version = record.map(|c| c.version);
     state
         .limiter()
         .charge_operation(&caller.tenant_id, &caller.grant.tenant_plan)
         .await?;
     let rules = req.rules.clone();
     let outgoing = build_request(state, caller, req)?;
-    check_egress(credential.as_ref(), &rules, &outgoing.method, &outgoing.url)?;
-    let (injected, redactor) = match &credential {
-        Some(c) => decrypt(state, c)?,
+    check_egress(record, &rules, &outgoing.method, &outgoing.url)?;
+    let decrypted = match &credential {
+        Some(c) => Some(c.decrypted(|r| decrypt(state, r))?),
+        None => None,
+    };
+    let (injected, redactor) = match &decrypted {
+        Some(d) => (Some(&d.injected), d.redactor.clone()),
         None => (None, Redactor::new(&[])),
     };
-    let allow = credential
-        .as_ref()
+    let allow = record
         .map(|c| c.policy.allow_private_network.clone())
         .unwrap_or_default();
     let sent = std::time::Instant::now();
-    let response = send_following_redirects(
-        state,
-        credential.as_ref(),
-        &rules,
-        &allow,
-        outgoing,
-        injected.as_ref(),
-        &redactor,
-    )
-    .await?;
+    let response = send_following_redirects(state, record, &rules, &allow, outgoing, injected, &redactor).await?;
     let upstream = UpstreamTime(sent.elapsed());
     event.bytes = hooks::content_length(response.headers());
     let idle = Duration::from_millis(state.limits().idle_timeout_ms);
@@ -196,10 +194,14 @@ pub fn credential_header(headers: &HeaderMap) -> Result<Option<Alias>, ApiError>
 }
 
 /// Finds the credential and checks that the caller may use it.
-async fn resolve_credential(state: &AppState, caller: &Caller, alias: &Alias) -> Result<CredentialRecord, ApiError> {
+async fn resolve_credential(
+    state: &AppState,
+    caller: &Caller,
+    alias: &Alias,
+) -> Result<Arc<CachedCredential>, ApiError> {
     caller.require_scope(alias.as_str())?;
-    let credential = state.store().credential(&caller.tenant_id, alias).await?;
-    if credential.status == CredentialStatus::Frozen {
+    let credential = state.lookups().credential(&caller.tenant_id, alias).await?;
+    if credential.record.status == CredentialStatus::Frozen {
         return Err(ApiError::CredentialFrozen);
     }
     Ok(credential)
@@ -265,8 +267,9 @@ fn check_egress(
     Ok(())
 }
 
-/// Decrypts the credential just in time: what to inject, and what to redact from the answer.
-fn decrypt(state: &AppState, credential: &CredentialRecord) -> Result<(Option<Injected>, Redactor), ApiError> {
+/// Decrypts the credential: what to inject, and what to redact from the answer. Runs once per
+/// cached record (see [`lookup`]), not once per request.
+fn decrypt(state: &AppState, credential: &CredentialRecord) -> Result<Decrypted, ApiError> {
     let aad = Aad {
         kind: "credential",
         tenant: credential.tenant_id.as_str(),
@@ -285,7 +288,10 @@ fn decrypt(state: &AppState, credential: &CredentialRecord) -> Result<(Option<In
         .iter()
         .flat_map(|v| redact::encoded_forms(v))
         .collect();
-    Ok((Some(injected), Redactor::new(&forms)))
+    Ok(Decrypted {
+        injected,
+        redactor: Redactor::new(&forms),
+    })
 }
 
 /// Builds the wire request: the injected headers / query parameter placed last, so the caller

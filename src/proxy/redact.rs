@@ -25,6 +25,10 @@ pub const MIN_SECRET_LEN: usize = 4;
 pub struct Redactor {
     matcher: Option<AhoCorasick>,
     patterns: std::sync::Arc<Vec<Zeroizing<Vec<u8>>>>,
+    /// The longest pattern's length, and which bytes start a pattern: the hold-back scan at
+    /// the end of every chunk skips positions that cannot start one (profiled hot path).
+    longest: usize,
+    starts: std::sync::Arc<[bool; 256]>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -89,9 +93,17 @@ impl Redactor {
                 .build(usable.iter().map(|p| p.as_slice()))
                 .ok()
         };
+        let mut starts = [false; 256];
+        for p in &usable {
+            if let Some(&b) = p.first() {
+                starts[usize::from(b)] = true;
+            }
+        }
         Self {
             matcher,
+            longest: usable.iter().map(|p| p.len()).max().unwrap_or(0),
             patterns: std::sync::Arc::new(usable),
+            starts: std::sync::Arc::new(starts),
         }
     }
 
@@ -105,10 +117,9 @@ impl Redactor {
     /// Where the held-back tail of `buf[from..]` starts: the earliest position whose suffix is
     /// a proper prefix of a pattern, or `buf.len()` when nothing needs holding.
     fn hold_from(&self, buf: &[u8], from: usize) -> usize {
-        let longest = self.patterns.iter().map(|p| p.len()).max().unwrap_or(0);
-        let start = from.max(buf.len().saturating_sub(longest.saturating_sub(1)));
+        let start = from.max(buf.len().saturating_sub(self.longest.saturating_sub(1)));
         (start..buf.len())
-            .find(|&p| self.is_proper_prefix(&buf[p..]))
+            .find(|&p| self.starts[usize::from(buf[p])] && self.is_proper_prefix(&buf[p..]))
             .unwrap_or(buf.len())
     }
 

@@ -162,7 +162,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The gateway's limiter (its clock can be advanced to reach the next window).
     pub limiter: std::sync::Arc<keystile::limits::Limiter>,
-    _dir: tempfile::TempDir,
+    /// Owned by the first gateway on a data directory; replicas share it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Options for [`spawn_app_with`].
@@ -205,7 +206,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         data_dir,
         http: test_client(),
         limiter,
-        _dir: dir,
+        _dir: Some(dir),
     }
 }
 
@@ -222,7 +223,7 @@ pub fn test_client() -> reqwest::Client {
 pub fn test_config(data_dir: PathBuf, options: AppOptions, dns_nameservers: Vec<SocketAddr>) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.clone(),
+        data_dir: data_dir.to_path_buf(),
         database_url: None,
         master_key: None,
         master_key_file: None,
@@ -268,6 +269,26 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Another replica: a second gateway on the same database and master key, with its own
+    /// caches.
+    pub async fn replica(&self) -> TestApp {
+        let config = test_config(self.data_dir.clone(), AppOptions::default(), Vec::new());
+        let prepared = keystile::server::prepare(&config).await.expect("replica prepares");
+        assert!(prepared.new_admin_key.is_none(), "the store already has its admin key");
+        let limiter = prepared.state.limiter().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
+        TestApp {
+            addr,
+            admin_key: self.admin_key.clone(),
+            data_dir: self.data_dir.clone(),
+            http: test_client(),
+            limiter,
+            _dir: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod caches;
 mod crash;
 mod credentials;
 mod dns;
