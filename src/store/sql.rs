@@ -224,6 +224,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(&err)?;
                 if in_use > 0 {
+                    tx.rollback().await.map_err(&err)?;
                     return Err(crate::store::StoreError::Conflict(format!("role is used by {in_use} active API key(s); revoke them first")));
                 }
                 // Revoked keys keep their history; they can never authenticate again, so the
@@ -240,7 +241,12 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                crate::store::sql::one_row(done.rows_affected(), "role")?;
+                if done.rows_affected() == 0 {
+                    // Release the write lock now: a transaction that is merely dropped is rolled
+                    // back later, in the background, and SQLite refuses other writers meanwhile.
+                    tx.rollback().await.map_err(&err)?;
+                    return Err(crate::store::StoreError::NotFound("role"));
+                }
                 tx.commit().await.map_err(&err)?;
                 Ok(())
             }

@@ -15,13 +15,31 @@ macro_rules! impl_tenant_queries {
             ) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("a tenant with this name");
                 let mut tx = self.pool.begin().await.map_err(&err)?;
+                let written = Self::q_insert_tenant_rows(&mut tx, t, r, k).await;
+                if let Err(e) = written {
+                    // Release the write lock now: a transaction that is merely dropped is rolled
+                    // back later, in the background, and SQLite refuses other writers meanwhile.
+                    tx.rollback().await.map_err(&err)?;
+                    return Err(e);
+                }
+                tx.commit().await.map_err(&err)?;
+                Ok(())
+            }
+
+            async fn q_insert_tenant_rows(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                t: &crate::store::TenantRecord,
+                r: &crate::store::RoleRecord,
+                k: &crate::store::ApiKeyRecord,
+            ) -> crate::store::StoreResult<()> {
+                let err = crate::store::sql::db_err("a tenant with this name");
                 sqlx::query("INSERT INTO tenants (id, name, status, plan, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(t.id.as_str())
                     .bind(&t.name)
                     .bind(t.status.as_str())
                     .bind(crate::store::sql::to_json(&t.plan))
                     .bind(t.created_at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(&err)?;
                 sqlx::query(concat!("INSERT INTO roles (", role_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
@@ -32,7 +50,7 @@ macro_rules! impl_tenant_queries {
                     .bind(crate::store::sql::to_json(&r.permissions))
                     .bind(crate::store::sql::to_json(&r.credential_scopes))
                     .bind(r.created_at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(crate::store::sql::db_err("the tenant's admin role"))?;
                 let done = sqlx::query(concat!("INSERT INTO api_keys (", key_cols!(), ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM roles WHERE id = $6 AND tenant_id = $2)"))
@@ -46,12 +64,10 @@ macro_rules! impl_tenant_queries {
                     .bind(k.last_used_at)
                     .bind(k.revoked_at)
                     .bind(k.created_at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(crate::store::sql::db_err("the tenant's admin key"))?;
-                crate::store::sql::one_row(done.rows_affected(), "role")?;
-                tx.commit().await.map_err(&err)?;
-                Ok(())
+                crate::store::sql::one_row(done.rows_affected(), "role")
             }
 
             async fn q_tenant(&self, id: &crate::domain::TenantId) -> crate::store::StoreResult<crate::store::TenantRecord> {
