@@ -145,6 +145,11 @@ pub async fn start_keystile(
         .env("KEYSTILE_MASTER_KEY", spec.master_key_b64)
         .env("KEYSTILE_ADMIN_TOKEN", spec.admin_token)
         .env("KEYSTILE_LOG", "warn")
+        // The load generator sends far more than the default 1000 proxy calls per key per
+        // minute. The limits stay on (every request still pays for its counters), only high.
+        .env("KEYSTILE_LIMITS_PROXY_PER_MINUTE", "1000000000")
+        .env("KEYSTILE_LIMITS_MANAGEMENT_PER_MINUTE", "1000000000")
+        .env_remove("KEYSTILE_REDIS_URL")
         .env_remove("KEYSTILE_DATABASE_URL")
         .env_remove("KEYSTILE_CONFIG")
         .stdin(Stdio::null())

@@ -105,7 +105,12 @@ pub async fn list(
         _ => None,
     };
     Ok(Json(AuditList {
-        events: records.into_iter().map(AuditView::from).collect(),
+        // A key scoped to some credentials sees only their events (and those naming none).
+        events: records
+            .into_iter()
+            .filter(|r| r.event.credential.as_deref().is_none_or(|c| caller.sees(c)))
+            .map(AuditView::from)
+            .collect(),
         next_cursor,
     }))
 }

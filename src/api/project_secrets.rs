@@ -20,7 +20,7 @@ use crate::audit::hooks::{self, SecretFetch};
 use crate::auth::signature::verify_request;
 use crate::crypto::httpsig::SigError;
 use crate::error::ApiError;
-use crate::store::{ProjectRecord, now};
+use crate::store::{ProjectRecord, TenantStatus, now};
 
 /// Largest signed `PUT /v1/secrets` body.
 const MAX_BODY: usize = MAX_SECRET_VALUE + 4096;
@@ -66,6 +66,10 @@ async fn authenticated(
         Ok(p) => p,
         Err(e) => return Err(reject(state, peer, parts, e).await),
     };
+    // A terminated account's projects are refused like its API keys (its data is kept).
+    if state.store().tenant(&project.tenant_id).await?.status == TenantStatus::Terminated {
+        return Err(ApiError::AccountTerminated);
+    }
     // A signed change (PUT) is recorded by the management-change middleware with the project
     // as its actor.
     if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {

@@ -53,7 +53,24 @@ pub fn client_ip(extensions: &Extensions) -> Option<String> {
 
 /// A request URI's path with query values redacted.
 fn redacted_uri(uri: &Uri) -> String {
-    format!("{}{}", uri.path(), uri.query().map(redacted_query).unwrap_or_default())
+    format!(
+        "{}{}",
+        without_userinfo(uri.path()),
+        uri.query().map(redacted_query).unwrap_or_default()
+    )
+}
+
+/// A path-proxy path (`/https://user:pass@host/…`) without the user information a caller may
+/// have put in the target (such a request is refused, but the path is still recorded).
+fn without_userinfo(path: &str) -> String {
+    if let Some(i) = path.find("://") {
+        let rest = &path[i + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            return format!("{}{}", &path[..i + 3], &rest[at + 1..]);
+        }
+    }
+    path.to_owned()
 }
 
 /// The event for a proxied call, before the pipeline runs.
@@ -220,7 +237,30 @@ pub async fn admin_changes(State(state): State<AppState>, mut req: Request, next
     let path = req.uri().path().to_owned();
     let ip = client_ip(req.extensions());
     let started = Instant::now();
-    let response = next.run(req).await;
+    // The change and its event run as a task of their own: a caller that disconnects drops this
+    // future, but not the task, so a change that was made is recorded.
+    let task = tokio::spawn(async move {
+        let response = next.run(req).await;
+        record_change(&state, slot, template, method, path, ip, started, response).await
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::internal(anyhow::anyhow!("management task failed: {e}")).into_response(),
+    }
+}
+
+/// Records a management change (or refused change) once its response is known.
+#[allow(clippy::too_many_arguments)]
+async fn record_change(
+    state: &AppState,
+    slot: ActorSlot,
+    template: String,
+    method: Method,
+    path: String,
+    ip: Option<String>,
+    started: Instant,
+    response: Response,
+) -> Response {
     let Some((tenant, actor)) = slot.take() else {
         return response;
     };
@@ -238,5 +278,18 @@ pub async fn admin_changes(State(state): State<AppState>, mut req: Request, next
     match state.audit().record(e).await {
         Ok(()) => response,
         Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_paths_never_keep_user_information() {
+        let uri: Uri = "/https://user:s3cret@api.example.com/x?token=abc".parse().unwrap();
+        assert_eq!(redacted_uri(&uri), "/https://api.example.com/x?token=_");
+        assert_eq!(without_userinfo("/v1/keys/abc"), "/v1/keys/abc");
+        assert_eq!(without_userinfo("/http://h:1/a@b"), "/http://h:1/a@b");
     }
 }

@@ -112,8 +112,15 @@ pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Re
         &req.method,
         &req.url,
     );
-    let result = pipeline(state, caller, req, &mut event).await;
-    hooks::finish_proxy(state, event, started, result).await
+    // The call and its audit event run as a task of their own: a caller that disconnects
+    // drops this future, but not the task, so a request that reached the upstream is recorded.
+    let (state, caller) = (state.clone(), caller.clone());
+    tokio::spawn(async move {
+        let result = pipeline(&state, &caller, req, &mut event).await;
+        hooks::finish_proxy(&state, event, started, result).await
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("proxy task failed: {e}")))?
 }
 
 /// The pipeline proper; fills in what only it learns (credential version, upstream length).

@@ -82,11 +82,10 @@ ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
 CREATE TABLE projects (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (tenant_id, name)
+    -- Unique across tenants: a signature's keyid names a project but no tenant.
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
 );
-CREATE INDEX projects_name ON projects (name);
 CREATE TABLE project_keys (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
@@ -244,11 +243,10 @@ ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT '{}';
 CREATE TABLE projects (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants(id),
-    name TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    UNIQUE (tenant_id, name)
+    -- Unique across tenants: a signature's keyid names a project but no tenant.
+    name TEXT NOT NULL UNIQUE,
+    created_at TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX projects_name ON projects (name);
 CREATE TABLE project_keys (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,

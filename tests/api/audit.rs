@@ -453,3 +453,29 @@ async fn calls_a_surface_refuses_before_the_pipeline_are_recorded_too() {
     assert!(path.ends_with("/x?api_key=_") && !path.contains(QUERY_VALUE), "{path}");
     assert_eq!(upstream.requests().len(), 0, "nothing was sent");
 }
+
+#[tokio::test]
+async fn a_scoped_audit_key_sees_only_events_of_its_credentials() {
+    let app = spawn_app().await;
+    let upstream = Upstream::start().await;
+    for alias in ["team-a-svc", "team-b-svc"] {
+        app.create_credential(local_credential(alias, "api_key", json!({"key": "k-secret"})))
+            .await;
+        let a = app
+            .proxy(&app.admin_key, alias, "GET", &format!("{}/x", upstream.url()))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let (_, _, scoped) = app.key_with(&["audit"], &["team-a-*"]).await;
+    let got = app
+        .call("GET", "/v1/audit?action=proxy.request", Some(&scoped), None)
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let credentials: Vec<&str> = got.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["credential"].as_str())
+        .collect();
+    assert_eq!(credentials, vec!["team-a-svc"], "{}", got.text);
+}

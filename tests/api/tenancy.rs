@@ -250,7 +250,9 @@ async fn the_same_names_in_two_tenants_are_separate_objects() {
     assert_eq!(got[0].header("authorization").as_deref(), Some("Bearer secret-of-a"));
     assert_eq!(got[1].header("authorization").as_deref(), Some("Bearer secret-of-b"));
 
-    // Projects: the same name in both tenants; each signature reaches only its own secrets.
+    // Projects are the exception: a signature's keyid names a project but no tenant, so a
+    // project name belongs to one tenant only — another tenant cannot claim it (and with it
+    // the signatures, even if it registered the same public key).
     let pa = crate::projects::create_project(&app, "same-app").await;
     assert_eq!(
         crate::projects::put_secret(&app, &pa, "prod", "K", "value-of-a")
@@ -258,26 +260,14 @@ async fn the_same_names_in_two_tenants_are_separate_objects() {
             .status,
         200
     );
-    let made = app
-        .call("POST", "/v1/projects", Some(&b), Some(json!({"name": "same-app"})))
-        .await;
-    assert_eq!(made.status, 201, "{}", made.text);
-    let pb = crate::projects::Project {
-        id: made.body["id"].as_str().unwrap().to_owned(),
-        name: "same-app".into(),
-        private_hex: made.body["private_key"].as_str().unwrap().to_owned(),
-    };
-    let put = app
-        .call(
-            "PUT",
-            &format!("/v1/projects/{}/secrets", pb.id),
-            Some(&b),
-            Some(json!({"key": "K", "value": "value-of-b", "env": "prod"})),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text);
+    let public_hex = hex::encode(pa.key().verifying_key().to_bytes());
+    for body in [
+        json!({"name": "same-app"}),
+        json!({"name": "same-app", "public_key": public_hex}),
+    ] {
+        let made = app.call("POST", "/v1/projects", Some(&b), Some(body)).await;
+        made.assert_error(409, "conflict");
+    }
     let a_sees = crate::projects::fetch(&app, &pa.signer(), "prod").await;
     assert_eq!(a_sees.body, json!({"K": "value-of-a"}), "{}", a_sees.text);
-    let b_sees = crate::projects::fetch(&app, &pb.signer(), "prod").await;
-    assert_eq!(b_sees.body, json!({"K": "value-of-b"}), "{}", b_sees.text);
 }

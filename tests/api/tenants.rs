@@ -169,6 +169,19 @@ async fn a_terminated_tenants_keys_get_403_account_terminated_and_its_data_is_ke
         .await;
     assert_eq!(made.status, 201, "{}", made.text);
     assert_eq!(app.call("GET", "/v1/credentials", Some(&key), None).await.status, 200);
+    let project = app
+        .call("POST", "/v1/projects", Some(&key), Some(json!({"name": "leaving-app"})))
+        .await;
+    assert_eq!(project.status, 201, "{}", project.text);
+    let project = crate::projects::Project {
+        id: project.body["id"].as_str().unwrap().to_owned(),
+        name: "leaving-app".into(),
+        private_hex: project.body["private_key"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(
+        crate::projects::fetch(&app, &project.signer(), "prod").await.status,
+        200
+    );
 
     let done = app.admin("POST", &format!("/v1/tenants/{id}/terminate"), None).await;
     assert_eq!(done.status, 200, "{}", done.text);
@@ -189,6 +202,10 @@ async fn a_terminated_tenants_keys_get_403_account_terminated_and_its_data_is_ke
         .await
         .assert_error(403, "account_terminated");
     assert!(upstream.requests().is_empty());
+    // Its projects' signatures are refused too.
+    crate::projects::fetch(&app, &project.signer(), "prod")
+        .await
+        .assert_error(403, "account_terminated");
 
     // Kept: the tenant is still there, and so is its credential row.
     let shown = app.admin("GET", &format!("/v1/tenants/{id}"), None).await;

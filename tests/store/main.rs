@@ -110,8 +110,8 @@ conformance! {
         usage_of_a_missing_tenant_cannot_be_added,
     ],
     projects: [
-        a_created_project_round_trips_and_names_are_unique_per_tenant,
-        keys_by_name_span_tenants_and_respect_the_rotation_overlap,
+        a_created_project_round_trips_and_names_are_unique_across_tenants,
+        keys_by_name_find_the_tenant_and_respect_the_rotation_overlap,
         secrets_are_created_updated_listed_and_deleted_within_their_tenant,
         deleting_a_project_takes_its_keys_secrets_and_nonces,
         a_nonce_is_accepted_once_until_its_retention_ends,
