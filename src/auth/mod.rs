@@ -120,7 +120,6 @@ impl FromRequestParts<AppState> for Caller {
         let client_ip = hooks::client_ip(&parts.extensions);
         let presented =
             presented_token(&parts.headers).or_else(|| on_route.then(|| route_api_key(&parts.headers)).flatten());
-        let was_presented = presented.is_some();
         let verified = match presented {
             None => Err((
                 ApiError::Unauthorized("missing API key: send Authorization: Bearer kst_…".into()),
@@ -135,10 +134,10 @@ impl FromRequestParts<AppState> for Caller {
         let (grant, token) = match verified {
             Ok(ok) => ok,
             Err((error, grant)) => {
-                // A presented key that is unknown, revoked or expired is a guess, or a leak
-                // being tried: it counts against the address. (No key at all is not counted.)
-                if was_presented
-                    && matches!(error, ApiError::Unauthorized(_))
+                // A key that is missing, unknown, revoked or expired counts against the address:
+                // a guess, a leak being tried, or a flood of anonymous calls (each of which would
+                // otherwise cost an audit commit).
+                if matches!(error, ApiError::Unauthorized(_))
                     && let Some(ip) = ip
                 {
                     limiter.record_auth_failure(ip).await;
