@@ -17,7 +17,7 @@ use super::AppState;
 use super::projects::{MAX_SECRET_VALUE, PutSecret, SecretView, env_param, secret_aad, store_secret};
 use crate::audit::Actor;
 use crate::audit::hooks::{self, SecretFetch};
-use crate::auth::signature::verify_request;
+use crate::auth::signature::{client_address, verify_request};
 use crate::crypto::httpsig::SigError;
 use crate::error::ApiError;
 use crate::store::{ProjectRecord, TenantStatus, now};
@@ -31,12 +31,20 @@ const MAX_BODY: usize = MAX_SECRET_VALUE + 4096;
 pub struct SecretValues(BTreeMap<String, String>);
 
 /// Turns a refused signature into the API error. Every signature failure of this module passes
-/// here: it counts against the client address (`peer` is the TCP peer, never a header) and is
-/// an `auth.failure` audit event (in the system chain: a failed signature proves no tenant).
-pub async fn reject(state: &AppState, peer: IpAddr, parts: &http::request::Parts, err: SigError) -> ApiError {
-    tracing::info!(%peer, code = err.code(), reason = %err, "signed request refused");
-    if !peer.is_unspecified() {
-        state.limiter().record_auth_failure(peer).await;
+/// here: it counts against the client address and is an `auth.failure` audit event (in the
+/// system chain: a failed signature proves no tenant). `client` is the address limits count (the
+/// TCP peer, or what a trusted proxy forwarded: [`client_address`]); the event records the TCP
+/// peer, like every other event.
+pub async fn reject(
+    state: &AppState,
+    peer: IpAddr,
+    client: IpAddr,
+    parts: &http::request::Parts,
+    err: SigError,
+) -> ApiError {
+    tracing::info!(%peer, %client, code = err.code(), reason = %err, "signed request refused");
+    if !client.is_unspecified() {
+        state.limiter().record_auth_failure(client).await;
     }
     let error = ApiError::Signature(err);
     if let Err(e) = hooks::auth_failure(state, &parts.method, &parts.uri, Some(peer.to_string()), None, &error).await {
@@ -59,12 +67,15 @@ async fn authenticated(
     parts: &http::request::Parts,
     body: Option<&[u8]>,
 ) -> Result<ProjectRecord, ApiError> {
-    if !peer.is_unspecified() {
-        state.limiter().check_client_ip(peer).await?;
+    // Limits count the client (behind a trusted proxy, the address it forwarded); verification
+    // decides on the TCP peer whether `Forwarded` is believed at all.
+    let client = client_address(state.public_address(), peer, &parts.headers);
+    if !client.is_unspecified() {
+        state.limiter().check_client_ip(client).await?;
     }
     let project = match verify_request(state, peer, parts, body, now()).await {
         Ok(p) => p,
-        Err(e) => return Err(reject(state, peer, parts, e).await),
+        Err(e) => return Err(reject(state, peer, client, parts, e).await),
     };
     // A terminated account's projects are refused like its API keys (its data is kept).
     if state.store().tenant(&project.tenant_id).await?.status == TenantStatus::Terminated {

@@ -111,7 +111,7 @@ impl FromRequestParts<AppState> for Caller {
     /// proxy or management budget is charged, and its status left for the headers.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let limiter = state.limiter();
-        let ip = client_ip(parts);
+        let ip = client_ip(parts).map(|peer| signature::client_address(state.public_address(), peer, &parts.headers));
         if let Some(ip) = ip {
             limiter.check_client_ip(ip).await?;
         }

@@ -169,6 +169,41 @@ pub fn origin(public: &PublicAddress, peer: IpAddr, parts: &Parts) -> Result<Ori
     })
 }
 
+/// The client's address for per-address limits: the TCP peer, or — when the peer is a trusted
+/// proxy — the `for=` of the last `Forwarded` element (the one that proxy appended), so that
+/// one client behind the proxy cannot get every other client refused. Never a header of an
+/// untrusted peer.
+pub fn client_address(public: &PublicAddress, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !public.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        return peer;
+    }
+    let Ok(Some(field)) = combined_field(headers, "forwarded") else {
+        return peer;
+    };
+    forwarded_elements(&field)
+        .pop()
+        .and_then(|last| last.into_iter().find(|(k, _)| k == "for").map(|(_, v)| v))
+        .and_then(|v| forwarded_node_ip(&v))
+        .map_or(peer, |ip| ip.to_canonical())
+}
+
+/// The address in a `Forwarded` node (`192.0.2.1`, `192.0.2.1:80`, `[2001:db8::1]:443`); `None`
+/// for `unknown`, obfuscated identifiers or anything malformed.
+fn forwarded_node_ip(node: &str) -> Option<IpAddr> {
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest
+            .split(']')
+            .next()?
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(IpAddr::V6);
+    }
+    node.parse::<IpAddr>()
+        .ok()
+        .or_else(|| node.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
 fn request_authority(parts: &Parts) -> Result<String, SigError> {
     if let Some(host) = parts.headers.get(http::header::HOST) {
         let text = host.to_str().map_err(|_| SigError::Invalid("Host is malformed"))?;
@@ -321,6 +356,44 @@ mod tests {
         ] {
             assert!(with(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_client_address_comes_from_forwarded_only_behind_a_trusted_proxy() {
+        let public = PublicAddress {
+            public_url: None,
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "forwarded",
+            "for=203.0.113.9, for=\"[2001:db8::7]:4711\";proto=https"
+                .parse()
+                .unwrap(),
+        );
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_address(&public, proxy, &headers),
+            "2001:db8::7".parse::<IpAddr>().unwrap(),
+            "the element the trusted proxy appended"
+        );
+        assert_eq!(
+            client_address(&public, stranger, &headers),
+            stranger,
+            "untrusted peers: never a header"
+        );
+        for value in ["for=unknown", "for=_hidden", "for=\"not an ip\"", "proto=https"] {
+            headers.insert("forwarded", value.parse().unwrap());
+            assert_eq!(client_address(&public, proxy, &headers), proxy, "{value}");
+        }
+        headers.insert("forwarded", "for=192.0.2.60:8080".parse().unwrap());
+        assert_eq!(
+            client_address(&public, proxy, &headers),
+            "192.0.2.60".parse::<IpAddr>().unwrap()
+        );
+        headers.remove("forwarded");
+        assert_eq!(client_address(&public, proxy, &headers), proxy);
     }
 
     #[test]

@@ -412,3 +412,34 @@ async fn two_gateways_on_one_database_share_a_keys_limit_through_redis() {
     a.shut_down().await;
     b.shut_down().await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failed_authentications_count_per_forwarded_client() {
+    let app = spawn_app_with(AppOptions {
+        limits: Some(limits(1000, 100, 3)),
+        public: Some(keystile::config::PublicAddress {
+            public_url: None,
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        }),
+        ..Default::default()
+    })
+    .await;
+    let call = |key: String, forwarded: &'static str| {
+        let req = test_client()
+            .get(app.url("/v1/credentials"))
+            .bearer_auth(key)
+            .header("forwarded", forwarded);
+        async move { answer(req.send().await.unwrap()).await }
+    };
+    for _ in 0..3 {
+        call("kst_not-a-real-key-0000000000000000".into(), "for=203.0.113.9")
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    call(app.admin_key.clone(), "for=203.0.113.9")
+        .await
+        .assert_error(429, "rate_limited");
+    // Another client behind the same proxy is not refused for the first one's guesses.
+    let other = call(app.admin_key.clone(), "for=\"[2001:db8::5]:443\"").await;
+    assert_eq!(other.status, 200, "{}", other.text);
+}
