@@ -6,10 +6,10 @@
 //! (the TCP peer; past the limit the address gets 429 before any verification) and audited.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use http_body_util::BodyExt as _;
 use utoipa::ToSchema;
 
@@ -56,9 +56,7 @@ pub async fn reject(
 /// The TCP peer (set by the server's `ConnectInfo`); unspecified when absent, which no
 /// trusted-proxy list should contain.
 fn peer_of(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    crate::auth::peer_ip(req.extensions()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 async fn authenticated(

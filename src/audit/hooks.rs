@@ -7,11 +7,9 @@
 //! - administrative changes: the [`admin_changes`] middleware on the management routes;
 //! - secret fetches: [`record_secret_fetch`], for the projects SDK endpoint.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -46,9 +44,7 @@ impl ActorSlot {
 
 /// The peer address of the connection (forwarding headers are not trusted).
 pub fn client_ip(extensions: &Extensions) -> Option<String> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+    crate::auth::peer_ip(extensions).map(|ip| ip.to_string())
 }
 
 /// A request URI's path with query values redacted.

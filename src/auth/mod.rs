@@ -97,8 +97,12 @@ fn route_api_key(headers: &HeaderMap) -> Option<SecretString> {
 /// The client's address: the TCP peer as axum's `ConnectInfo` saw it, never a header (any
 /// client can write `X-Forwarded-For`). `None` when the server runs without connect info.
 pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
+    peer_ip(&parts.extensions)
+}
+
+/// The connection's peer address (the server's `ConnectInfo`), never a header.
+pub fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
 }

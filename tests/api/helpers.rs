@@ -393,3 +393,25 @@ pub fn files_under(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The `keystile` binary, for tests that run it as a child process.
+pub const BIN: &str = env!("CARGO_BIN_EXE_keystile");
+
+/// A gateway child process, killed when dropped.
+pub struct Gateway(pub std::process::Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -561,7 +561,6 @@ async fn a_signature_made_by_an_independent_python_signer_verifies() {
 // answers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keystile_run_gives_the_command_its_secrets_and_passes_its_exit_code_through() {
-    const BIN: &str = env!("CARGO_BIN_EXE_keystile");
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("runner.key");

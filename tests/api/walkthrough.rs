@@ -3,31 +3,12 @@
 //! role and key, and call an API through the gateway.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::helpers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_keystile");
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Runs a CLI command against the gateway, feeding `stdin`, and parses its JSON output.
 fn cli(url: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Value {
