@@ -69,13 +69,12 @@ impl Caller {
 
 /// Extracts the presented token: `Authorization: Bearer …` or `X-Keystile-Token: …`.
 pub fn presented_token(headers: &HeaderMap) -> Option<SecretString> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some((scheme, rest)) = v.split_once(' ')
-            && scheme.eq_ignore_ascii_case("bearer")
-            && !rest.trim().is_empty()
-        {
-            return Some(SecretString::from(rest.trim().to_owned()));
-        }
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some((scheme, rest)) = v.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+        && !rest.trim().is_empty()
+    {
+        return Some(SecretString::from(rest.trim().to_owned()));
     }
     headers
         .get("x-keystile-token")

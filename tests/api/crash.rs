@@ -31,10 +31,10 @@ async fn start(data_dir: &Path, http: &reqwest::Client) -> (Gateway, String) {
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{url}/health")).send().await {
-            if r.status() == 200 {
-                return (gateway, url);
-            }
+        if let Ok(r) = http.get(format!("{url}/health")).send().await
+            && r.status() == 200
+        {
+            return (gateway, url);
         }
         assert!(started.elapsed() < Duration::from_secs(30), "gateway became healthy");
         tokio::time::sleep(Duration::from_millis(10)).await;

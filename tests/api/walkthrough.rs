@@ -73,10 +73,10 @@ async fn the_readme_walkthrough_works_with_the_real_binary() {
         .build()
         .unwrap();
     loop {
-        if let Ok(r) = http.get(format!("{url}/health")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = http.get(format!("{url}/health")).send().await
+            && r.status() == 200
+        {
+            break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "gateway became healthy");
         tokio::time::sleep(Duration::from_millis(5)).await;
