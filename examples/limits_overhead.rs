@@ -80,6 +80,7 @@ async fn gateway(dir: &std::path::Path, limits: LimitsConfig) -> (String, String
         proxy: Default::default(),
         dns: DnsConfig::default(),
         limits,
+        audit: Default::default(),
         redis_url: None,
         public: Default::default(),
     };

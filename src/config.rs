@@ -86,6 +86,27 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Where an audit event must be before the response it describes is released (SPEC S11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditDurability {
+    /// Appended to the gateway's own audit journal (a file under the data directory) and
+    /// synced to disk; indexed into the database's hash chain in the background. The default
+    /// on the embedded SQLite, whose file lives on the same disk.
+    Journal,
+    /// Committed to the database in a transaction. The default on PostgreSQL, so that a
+    /// replica whose local disk is lost loses no event.
+    Database,
+}
+
+/// The audit trail's durability (SPEC S11).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `journal` or `database`; unset: journal on the embedded SQLite, database on PostgreSQL.
+    pub durability: Option<AuditDurability>,
+}
+
 /// How clients address the gateway, for rebuilding `@target-uri`/`@authority` of signed
 /// requests (SPEC S7) behind a TLS-terminating proxy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +134,7 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub dns: DnsConfig,
     pub limits: LimitsConfig,
+    pub audit: AuditConfig,
     /// `redis://…`: share rate-limit counters with every replica through Redis.
     pub redis_url: Option<SecretString>,
     pub public: PublicAddress,
@@ -134,6 +156,8 @@ struct FileConfig {
     dns: Option<DnsConfig>,
     #[serde(default)]
     limits: Option<LimitsConfig>,
+    #[serde(default)]
+    audit: Option<AuditConfig>,
     redis_url: Option<SecretString>,
     public_url: Option<String>,
     trusted_proxies: Option<Vec<String>>,
@@ -242,6 +266,13 @@ impl Config {
         if let Some(v) = env("KEYSTILE_REDIS_PREFIX") {
             limits.redis_prefix = v;
         }
+        let mut audit = file.audit.unwrap_or_default();
+        match env("KEYSTILE_AUDIT_DURABILITY").as_deref().map(str::trim) {
+            None | Some("") => {}
+            Some("journal") => audit.durability = Some(AuditDurability::Journal),
+            Some("database") => audit.durability = Some(AuditDurability::Database),
+            Some(other) => bail!("KEYSTILE_AUDIT_DURABILITY must be 'journal' or 'database', not {other:?}"),
+        }
         let redis_url = flags
             .redis_url
             .clone()
@@ -312,6 +343,7 @@ impl Config {
             proxy,
             dns,
             limits,
+            audit,
             redis_url,
             public: PublicAddress {
                 public_url,
@@ -529,6 +561,25 @@ mod tests {
                 .then(|| "nope".into()))
             .is_err()
         );
+    }
+
+    #[test]
+    fn audit_durability_comes_from_the_file_or_the_environment() {
+        let c = Config::load(&ServeFlags::default(), |_| None).unwrap();
+        assert_eq!(c.audit.durability, None, "unset: chosen by the backend");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(&file, "[audit]\ndurability = \"database\"\n").unwrap();
+        let flags = ServeFlags {
+            config: Some(file),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, |_| None).unwrap();
+        assert_eq!(c.audit.durability, Some(AuditDurability::Database));
+        let c = Config::load(&flags, |k| (k == "KEYSTILE_AUDIT_DURABILITY").then(|| "journal".into())).unwrap();
+        assert_eq!(c.audit.durability, Some(AuditDurability::Journal));
+        let e = Config::load(&flags, |k| (k == "KEYSTILE_AUDIT_DURABILITY").then(|| "memory".into())).unwrap_err();
+        assert!(e.to_string().contains("KEYSTILE_AUDIT_DURABILITY"), "{e:#}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::audit::{AuditLog, journal};
+use crate::config::{AuditDurability, Config};
 use crate::crypto::MasterKey;
 use crate::crypto::token::{self, TokenHash};
 use crate::domain::glob::Glob;
@@ -63,17 +64,34 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .context("creating the default tenant")?;
     let new_admin_key = bootstrap_admin(store.as_ref(), &tenant, config.admin_token.as_ref()).await?;
     let limiter = limiter(config, store.clone()).await?;
+    let audit = match config.audit.durability {
+        Some(AuditDurability::Journal) => true,
+        Some(AuditDurability::Database) => false,
+        None => embedded,
+    };
+    let audit = if audit {
+        let dir = config.data_dir.join("audit");
+        AuditLog::journal(&dir, store.clone(), journal::SEGMENT_BYTES)
+            .await
+            .with_context(|| format!("opening the audit journal in {}", dir.display()))?
+    } else {
+        AuditLog::spawn(store.clone())
+    };
     let state = AppState::new(
         store,
         master_key,
         outbound,
         config.proxy.clone(),
         limiter,
+        audit,
         tenant.id,
         config.public.clone(),
     );
     Ok(Prepared { state, new_admin_key })
 }
+
+/// How long shutdown waits for the audit journal's indexer to catch up.
+const SHUTDOWN_INDEXING: Duration = Duration::from_secs(5);
 
 /// How often pending usage counts are written to the store.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
@@ -118,6 +136,10 @@ pub async fn run(
     // Counted operations not yet written must survive the restart.
     let limiter = state.limiter();
     limiter.usage().flush(limiter.clock().now_ms()).await;
+    // Journaled audit events are safe either way; indexing them now saves the next start the work.
+    if !state.audit().caught_up(SHUTDOWN_INDEXING).await {
+        tracing::warn!("audit journal not fully indexed at shutdown; the next start indexes the rest");
+    }
     served
 }
 

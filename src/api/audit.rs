@@ -99,6 +99,7 @@ pub async fn list(
 ) -> Result<Json<AuditList>, ApiError> {
     caller.require(Permission::Audit)?;
     let filter = parse_filter(raw.as_deref())?;
+    read_your_writes(&state).await;
     let records = state.store().list_audit(&caller.tenant_id, &filter).await?;
     let next_cursor = match records.last() {
         Some(last) if records.len() == filter.limit as usize => Some(last.seq.to_string()),
@@ -121,7 +122,20 @@ pub async fn list(
     responses((status = 200, body = Verification), (status = 403)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Verification>, ApiError> {
     caller.require(Permission::Audit)?;
+    read_your_writes(&state).await;
     Ok(Json(audit::verify(state.store().as_ref(), &caller.tenant_id).await?))
+}
+
+/// How long a read of the trail waits for this gateway's journal to be indexed.
+const INDEXING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until every event this gateway made durable before the read is in the database, so
+/// a caller reads what it just did. If the database keeps refusing, the read goes on after
+/// [`INDEXING_WAIT`] (the newest events are then missing from it, not lost).
+async fn read_your_writes(state: &AppState) {
+    if !state.audit().caught_up(INDEXING_WAIT).await {
+        tracing::warn!("audit journal indexing is behind; this read may miss the newest events");
+    }
 }
 
 #[cfg(test)]

@@ -58,17 +58,18 @@ struct Inner {
 impl AppState {
     /// Assembles the state. `operator_tenant` is the bootstrap tenant, whose admins manage
     /// tenants; `public` is how clients address the gateway (for signed requests).
+    #[allow(clippy::too_many_arguments)] // one argument per part; built in one place (server::prepare)
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         outbound: Outbound,
         limits: ProxyConfig,
         limiter: Arc<Limiter>,
+        audit: AuditLog,
         operator_tenant: TenantId,
         public: PublicAddress,
     ) -> Self {
         let keys = KeyCache::new(store.clone());
-        let audit = AuditLog::spawn(store.clone());
         let lookups = Arc::new(Lookups::new(store.clone()));
         Lookups::spawn_sweeper(&lookups);
         Self {

@@ -2,15 +2,20 @@
 //! group-commit writer ([`AuditLog`]), chain verification ([`verify`]) and the hooks that put
 //! events into the request pipeline ([`hooks`]).
 //!
-//! A caller's response is released only once its event is committed: [`AuditLog::record`]
-//! resolves when the batch holding the event has been written in one transaction. Events
-//! never contain a secret value, a body or a query value. Must not decide who may read the
-//! trail (that is `api::audit`).
+//! A caller's response is released only once its event is durable: [`AuditLog::record`]
+//! resolves when the batch holding the event has been synced to the gateway's audit journal
+//! ([`journal`], indexed into the database in the background), or, with
+//! `audit.durability = "database"`, committed in one transaction. Events never contain a
+//! secret value, a body or a query value. Must not decide who may read the trail (that is
+//! `api::audit`).
 
 pub mod event;
 pub mod hooks;
+pub mod journal;
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -63,41 +68,77 @@ struct Job {
     ack: oneshot::Sender<bool>,
 }
 
-/// The group-commit writer: callers queue an event and wait; one task drains up to
-/// `max_batch` queued events, writes them in one transaction, commits, then acknowledges them
-/// all. Under load many callers share one commit (one fsync) instead of paying one each.
+/// The group-commit writer. Callers hand over an event and wait; a single writer takes every
+/// event waiting (up to [`MAX_BATCH`]), makes them durable together and acknowledges them all,
+/// so under load many callers share one sync instead of paying one each.
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Job>,
+    sink: Sink,
+}
+
+#[derive(Clone)]
+enum Sink {
+    /// Durable once committed to the database.
+    Database(mpsc::Sender<Job>),
+    /// Durable once synced to the journal; indexed into the database after.
+    Journal(Arc<journal::Journal>),
 }
 
 impl AuditLog {
-    /// Starts the writer on the current tokio runtime with the default batch size.
+    /// A writer that commits to the database, on the current tokio runtime.
     pub fn spawn(store: Arc<dyn Store>) -> Self {
         Self::spawn_with_batch(store, MAX_BATCH)
     }
 
-    /// Starts a writer that commits at most `max_batch` events per transaction (1 = one
+    /// A database writer that commits at most `max_batch` events per transaction (1 = one
     /// transaction per event, for comparison).
     pub fn spawn_with_batch(store: Arc<dyn Store>, max_batch: usize) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(store, rx, max_batch.max(1)));
-        Self { queue }
+        Self {
+            sink: Sink::Database(queue),
+        }
     }
 
-    /// Queues an event and waits until it is committed.
+    /// A writer that appends to a journal in `dir` (see [`journal`]), indexing what earlier
+    /// runs left there first.
+    pub async fn journal(dir: &Path, store: Arc<dyn Store>, segment_bytes: u64) -> anyhow::Result<Self> {
+        let journal = journal::Journal::open(dir, store, segment_bytes).await?;
+        Ok(Self {
+            sink: Sink::Journal(Arc::new(journal)),
+        })
+    }
+
+    /// Records an event and waits until it is durable.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let (ack, done) = oneshot::channel();
-        self.queue.send(Job { event, ack }).await.map_err(|_| AuditError)?;
-        match done.await {
-            Ok(true) => Ok(()),
-            _ => Err(AuditError),
+        match &self.sink {
+            Sink::Database(queue) => {
+                let (ack, done) = oneshot::channel();
+                queue.send(Job { event, ack }).await.map_err(|_| AuditError)?;
+                match done.await {
+                    Ok(true) => Ok(()),
+                    _ => Err(AuditError),
+                }
+            }
+            Sink::Journal(journal) => journal.record(&event).await,
+        }
+    }
+
+    /// Waits (at most `limit`) until every event recorded before this call can be read from
+    /// the database; false if the limit passed first. Immediate with database durability.
+    pub async fn caught_up(&self, limit: Duration) -> bool {
+        match &self.sink {
+            Sink::Database(_) => true,
+            Sink::Journal(journal) => journal.caught_up(limit).await,
         }
     }
 
     /// Events queued and not yet taken by the writer (for the metrics endpoint).
     pub fn queue_depth(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        match &self.sink {
+            Sink::Database(queue) => queue.max_capacity() - queue.capacity(),
+            Sink::Journal(journal) => journal.queue_depth(),
+        }
     }
 }
 

@@ -162,6 +162,15 @@ CREATE TABLE tenant_usage (
 );
 "#,
     ),
+    (
+        7,
+        r#"
+CREATE TABLE audit_journals (
+    journal TEXT PRIMARY KEY,
+    indexed_to BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// PostgreSQL migrations: `(version, sql)`.
@@ -320,6 +329,15 @@ CREATE TABLE tenant_usage (
     period TEXT NOT NULL,
     count BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, period)
+);
+"#,
+    ),
+    (
+        7,
+        r#"
+CREATE TABLE audit_journals (
+    journal TEXT PRIMARY KEY,
+    indexed_to BIGINT NOT NULL
 );
 "#,
     ),

@@ -121,6 +121,14 @@ pub trait Store: Send + Sync + 'static {
     /// Appends events to their tenants' hash chains in one transaction (all or nothing) and
     /// returns them with their sequence numbers and hashes, in the order given.
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<Vec<AuditRecord>>;
+    /// [`append_audit`](Self::append_audit) for events read from an audit journal, recording
+    /// in the same transaction that `journal` has been indexed up to byte `indexed_to`, so a
+    /// restart resumes after the last indexed event, never before or after it.
+    async fn index_audit_journal(&self, events: &[AuditEvent], journal: &str, indexed_to: i64) -> StoreResult<()>;
+    /// How far `journal` has been indexed (bytes), if it has been at all.
+    async fn audit_journal_checkpoint(&self, journal: &str) -> StoreResult<Option<i64>>;
+    /// Forgets a journal that has been indexed to its end and deleted.
+    async fn forget_audit_journal(&self, journal: &str) -> StoreResult<()>;
     /// A tenant's events matching `filter`, newest first.
     async fn list_audit(&self, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
     /// A tenant's events with `after_seq < seq <= up_to_seq`, oldest first, at most `limit`.

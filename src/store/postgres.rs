@@ -69,6 +69,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Begins a transaction that may write (row locks serialize writers on PostgreSQL).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// The underlying pool (for tests that tamper with rows directly).
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool

@@ -214,7 +214,7 @@ macro_rules! impl_store {
 
             async fn delete_role(&self, tenant: &crate::domain::TenantId, id: &crate::domain::RoleId) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("role");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 let in_use: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND role_id = $2 AND revoked_at IS NULL",
                 )
@@ -472,7 +472,19 @@ macro_rules! impl_store {
             }
 
             async fn append_audit(&self, events: &[crate::audit::AuditEvent]) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
-                self.q_append_audit(events).await
+                self.q_append_audit(events, None).await
+            }
+
+            async fn index_audit_journal(&self, events: &[crate::audit::AuditEvent], journal: &str, indexed_to: i64) -> crate::store::StoreResult<()> {
+                self.q_append_audit(events, Some((journal, indexed_to))).await.map(drop)
+            }
+
+            async fn audit_journal_checkpoint(&self, journal: &str) -> crate::store::StoreResult<Option<i64>> {
+                self.q_audit_journal_checkpoint(journal).await
+            }
+
+            async fn forget_audit_journal(&self, journal: &str) -> crate::store::StoreResult<()> {
+                self.q_forget_audit_journal(journal).await
             }
 
             async fn list_audit(&self, tenant: &crate::domain::TenantId, filter: &crate::audit::AuditFilter) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {

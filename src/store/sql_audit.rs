@@ -18,19 +18,28 @@ pub(super) use audit_cols;
 macro_rules! impl_audit_queries {
     ($store:ty, $db:ty) => {
         impl $store {
-            fn audit_from_row(row: &<$db as sqlx::Database>::Row) -> crate::store::StoreResult<crate::audit::AuditRecord> {
+            fn audit_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> crate::store::StoreResult<crate::audit::AuditRecord> {
                 use sqlx::Row as _;
-                let get = |e: sqlx::Error| crate::store::StoreError::Database(anyhow::Error::new(e).context("audit row"));
+                let get =
+                    |e: sqlx::Error| crate::store::StoreError::Database(anyhow::Error::new(e).context("audit row"));
                 let text = |name: &str| row.try_get::<String, _>(name).map_err(get);
                 let opt_text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(get);
                 let opt_int = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(get);
-                let bad = |what: &str| crate::store::StoreError::Database(anyhow::anyhow!("malformed audit_events.{what} column"));
+                let bad = |what: &str| {
+                    crate::store::StoreError::Database(anyhow::anyhow!("malformed audit_events.{what} column"))
+                };
                 let time_us: i64 = row.try_get("time_us").map_err(get)?;
                 let event = crate::audit::AuditEvent {
                     id: text("id")?,
                     time: chrono::DateTime::from_timestamp_micros(time_us).ok_or_else(|| bad("time_us"))?,
-                    tenant_id: crate::store::sql::parsed(crate::domain::TenantId::parse(&text("tenant_id")?), "audit_events.tenant_id")?,
-                    actor: crate::audit::Actor::from_parts(&text("actor_kind")?, opt_text("actor_id")?).ok_or_else(|| bad("actor"))?,
+                    tenant_id: crate::store::sql::parsed(
+                        crate::domain::TenantId::parse(&text("tenant_id")?),
+                        "audit_events.tenant_id",
+                    )?,
+                    actor: crate::audit::Actor::from_parts(&text("actor_kind")?, opt_text("actor_id")?)
+                        .ok_or_else(|| bad("actor"))?,
                     action: text("action")?,
                     proxy_mode: opt_text("proxy_mode")?,
                     credential: opt_text("credential")?,
@@ -52,10 +61,19 @@ macro_rules! impl_audit_queries {
                 })
             }
 
-            async fn q_append_audit(&self, events: &[crate::audit::AuditEvent]) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
+            /// Appends `events` to their chains in one transaction; with `journal`, also records
+            /// how far that journal is indexed. Rows go in multi-row inserts. Returns the stored
+            /// records when no journal is given (the journal's indexer does not need them).
+            async fn q_append_audit(
+                &self,
+                events: &[crate::audit::AuditEvent],
+                journal: Option<(&str, i64)>,
+            ) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
                 use sqlx::Row as _;
+                /// Rows per INSERT: 20 parameters each stays far below both backends' limits.
+                const ROWS_PER_INSERT: usize = 100;
                 let err = crate::store::sql::db_err("audit event");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 // Lock every head this batch touches, in one order (no deadlock between replicas).
                 let mut tenants: Vec<&crate::domain::TenantId> = events.iter().map(|e| &e.tenant_id).collect();
                 tenants.sort();
@@ -75,44 +93,52 @@ macro_rules! impl_audit_queries {
                     let hash: String = row.try_get("hash").map_err(&err)?;
                     heads.insert(tenant.clone(), (seq, hash));
                 }
-                let mut out = Vec::with_capacity(events.len());
+                // (seq, prev_hash, hash) of each event, in order.
+                let mut links: Vec<(i64, String, String)> = Vec::with_capacity(events.len());
                 for e in events {
                     let Some(head) = heads.get_mut(&e.tenant_id) else {
-                        return Err(crate::store::StoreError::Database(anyhow::anyhow!("audit head missing")));
+                        return Err(crate::store::StoreError::Database(anyhow::anyhow!(
+                            "audit head missing"
+                        )));
                     };
                     let seq = head.0 + 1;
                     let hash = e.chain_hash(seq, &head.1);
-                    let (actor_kind, actor_id) = e.actor.parts();
-                    sqlx::query(concat!(
+                    links.push((seq, std::mem::replace(&mut head.1, hash.clone()), hash));
+                    head.0 = seq;
+                }
+                for (chunk, chunk_links) in events.chunks(ROWS_PER_INSERT).zip(links.chunks(ROWS_PER_INSERT)) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(concat!(
                         "INSERT INTO audit_events (",
                         crate::store::sql_audit::audit_cols!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-                    ))
-                    .bind(e.tenant_id.as_str())
-                    .bind(seq)
-                    .bind(&e.id)
-                    .bind(e.time.timestamp_micros())
-                    .bind(actor_kind)
-                    .bind(actor_id)
-                    .bind(&e.action)
-                    .bind(e.proxy_mode.as_deref())
-                    .bind(e.credential.as_deref())
-                    .bind(e.credential_version)
-                    .bind(e.method.as_deref())
-                    .bind(e.target_host.as_deref())
-                    .bind(e.target_path.as_deref())
-                    .bind(e.status)
-                    .bind(e.latency_ms)
-                    .bind(e.bytes)
-                    .bind(e.client_ip.as_deref())
-                    .bind(&e.outcome)
-                    .bind(&head.1)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(&err)?;
-                    out.push(crate::audit::AuditRecord { seq, event: e.clone(), prev_hash: head.1.clone(), hash: hash.clone() });
-                    *head = (seq, hash);
+                        ") "
+                    ));
+                    insert.push_values(
+                        chunk.iter().zip(chunk_links),
+                        |mut row, (e, (seq, prev, hash))| {
+                            let (actor_kind, actor_id) = e.actor.parts();
+                            row.push_bind(e.tenant_id.as_str())
+                                .push_bind(*seq)
+                                .push_bind(e.id.as_str())
+                                .push_bind(e.time.timestamp_micros())
+                                .push_bind(actor_kind)
+                                .push_bind(actor_id)
+                                .push_bind(e.action.as_str())
+                                .push_bind(e.proxy_mode.as_deref())
+                                .push_bind(e.credential.as_deref())
+                                .push_bind(e.credential_version)
+                                .push_bind(e.method.as_deref())
+                                .push_bind(e.target_host.as_deref())
+                                .push_bind(e.target_path.as_deref())
+                                .push_bind(e.status)
+                                .push_bind(e.latency_ms)
+                                .push_bind(e.bytes)
+                                .push_bind(e.client_ip.as_deref())
+                                .push_bind(e.outcome.as_str())
+                                .push_bind(prev.as_str())
+                                .push_bind(hash.as_str());
+                        },
+                    );
+                    insert.build().execute(&mut *tx).await.map_err(&err)?;
                 }
                 for (tenant, (seq, hash)) in &heads {
                     sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1")
@@ -123,13 +149,59 @@ macro_rules! impl_audit_queries {
                         .await
                         .map_err(&err)?;
                 }
+                if let Some((journal, indexed_to)) = journal {
+                    sqlx::query(
+                        "INSERT INTO audit_journals (journal, indexed_to) VALUES ($1, $2) \
+                         ON CONFLICT (journal) DO UPDATE SET indexed_to = excluded.indexed_to",
+                    )
+                    .bind(journal)
+                    .bind(indexed_to)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&err)?;
+                }
                 tx.commit().await.map_err(&err)?;
-                Ok(out)
+                if journal.is_some() {
+                    return Ok(Vec::new());
+                }
+                Ok(events
+                    .iter()
+                    .zip(links)
+                    .map(|(e, (seq, prev_hash, hash))| crate::audit::AuditRecord {
+                        seq,
+                        event: e.clone(),
+                        prev_hash,
+                        hash,
+                    })
+                    .collect())
             }
 
-            async fn q_list_audit(&self, tenant: &crate::domain::TenantId, f: &crate::audit::AuditFilter) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
+            async fn q_audit_journal_checkpoint(&self, journal: &str) -> crate::store::StoreResult<Option<i64>> {
+                sqlx::query_scalar("SELECT indexed_to FROM audit_journals WHERE journal = $1")
+                    .bind(journal)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(crate::store::sql::db_err("audit journal checkpoint"))
+            }
+
+            async fn q_forget_audit_journal(&self, journal: &str) -> crate::store::StoreResult<()> {
+                sqlx::query("DELETE FROM audit_journals WHERE journal = $1")
+                    .bind(journal)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::store::sql::db_err("audit journal checkpoint"))
+                    .map(drop)
+            }
+
+            async fn q_list_audit(
+                &self,
+                tenant: &crate::domain::TenantId,
+                f: &crate::audit::AuditFilter,
+            ) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
                 let rows = sqlx::query(concat!(
-                    "SELECT ", crate::store::sql_audit::audit_cols!(), " FROM audit_events WHERE tenant_id = $1",
+                    "SELECT ",
+                    crate::store::sql_audit::audit_cols!(),
+                    " FROM audit_events WHERE tenant_id = $1",
                     " AND ($2 IS NULL OR credential = $2)",
                     " AND ($3 IS NULL OR (actor_kind = 'key' AND actor_id = $3))",
                     " AND ($4 IS NULL OR (actor_kind = 'project' AND actor_id = $4))",
@@ -164,7 +236,8 @@ macro_rules! impl_audit_queries {
                 limit: u32,
             ) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
                 let rows = sqlx::query(concat!(
-                    "SELECT ", crate::store::sql_audit::audit_cols!(),
+                    "SELECT ",
+                    crate::store::sql_audit::audit_cols!(),
                     " FROM audit_events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
                 ))
                 .bind(tenant.as_str())
@@ -177,7 +250,10 @@ macro_rules! impl_audit_queries {
                 rows.iter().map(Self::audit_from_row).collect()
             }
 
-            async fn q_audit_head(&self, tenant: &crate::domain::TenantId) -> crate::store::StoreResult<Option<(i64, String)>> {
+            async fn q_audit_head(
+                &self,
+                tenant: &crate::domain::TenantId,
+            ) -> crate::store::StoreResult<Option<(i64, String)>> {
                 use sqlx::Row as _;
                 let err = crate::store::sql::db_err("audit head");
                 let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1")
@@ -187,7 +263,10 @@ macro_rules! impl_audit_queries {
                     .map_err(&err)?;
                 match row {
                     None => Ok(None),
-                    Some(row) => Ok(Some((row.try_get("seq").map_err(&err)?, row.try_get("hash").map_err(&err)?))),
+                    Some(row) => Ok(Some((
+                        row.try_get("seq").map_err(&err)?,
+                        row.try_get("hash").map_err(&err)?,
+                    ))),
                 }
             }
         }

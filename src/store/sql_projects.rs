@@ -81,7 +81,7 @@ macro_rules! impl_project_queries {
         impl $store {
             async fn q_create_project(&self, p: &crate::store::ProjectRecord, k: &crate::store::ProjectKeyRecord) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("a project with this name");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 sqlx::query(concat!("INSERT INTO projects (", project_cols!(), ") VALUES ($1, $2, $3, $4)"))
                     .bind(p.id.as_str())
                     .bind(p.tenant_id.as_str())
@@ -135,7 +135,7 @@ macro_rules! impl_project_queries {
 
             async fn q_delete_project(&self, tenant: &crate::domain::TenantId, id: &crate::domain::ProjectId) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("project");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 // Keys and secrets go with the project (the schema cascades too; explicit here so
                 // the rule does not depend on a backend's foreign-key setting).
                 for sql in [
@@ -162,7 +162,7 @@ macro_rules! impl_project_queries {
                 old_valid_until: chrono::DateTime<chrono::Utc>,
             ) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("project key");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 // Keys already on their way out keep their (earlier) end; only the current key
                 // gets the overlap.
                 sqlx::query("UPDATE project_keys SET valid_until = $3 WHERE tenant_id = $1 AND project_id = $2 AND valid_until IS NULL")

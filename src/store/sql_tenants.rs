@@ -14,7 +14,7 @@ macro_rules! impl_tenant_queries {
                 k: &crate::store::ApiKeyRecord,
             ) -> crate::store::StoreResult<()> {
                 let err = crate::store::sql::db_err("a tenant with this name");
-                let mut tx = self.pool.begin().await.map_err(&err)?;
+                let mut tx = self.begin_write().await.map_err(&err)?;
                 let written = Self::q_insert_tenant_rows(&mut tx, t, r, k).await;
                 if let Err(e) = written {
                     // Release the write lock now: a transaction that is merely dropped is rolled

@@ -72,6 +72,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Begins a transaction that may write. `BEGIN IMMEDIATE` takes the write lock (waiting
+    /// up to the busy timeout) before the first read: a deferred transaction that reads and
+    /// then writes fails at once with "database is locked" when another connection (the audit
+    /// indexer, another gateway) committed in between, and the busy timeout cannot help it.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// The underlying pool (for tests that tamper with rows directly).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool

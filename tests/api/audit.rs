@@ -2,6 +2,8 @@
 //! and refusals), authentication failures, management changes, the query and verify endpoints,
 //! tampering on the real SQLite file, and failing closed when the trail cannot be written.
 
+use std::time::Duration;
+
 use keystile::audit::{AuditFilter, system_tenant};
 use keystile::store::Store as _;
 use keystile::store::sqlite::SqliteStore;
@@ -13,7 +15,9 @@ const SECRET: &str = "sk-audit-0123456789";
 const QUERY_VALUE: &str = "qv-private-4242";
 
 /// A second store on the gateway's own database file, to look at and tamper with rows.
+/// The gateway's database, once everything it journaled so far is indexed into it.
 pub async fn database(app: &TestApp) -> SqliteStore {
+    assert!(app.audit.caught_up(Duration::from_secs(10)).await, "journal indexed");
     SqliteStore::open(&app.data_dir.join("keystile.db")).await.unwrap()
 }
 
@@ -362,7 +366,15 @@ async fn verify_reports_an_intact_chain_and_names_the_first_event_tampered_with_
 
 #[tokio::test]
 async fn when_the_trail_cannot_be_written_calls_fail_closed_and_release_nothing() {
-    let app = spawn_app().await;
+    // Database durability: the event is durable once committed, so a refused commit is a
+    // trail that cannot be written.
+    let app = spawn_app_with(AppOptions {
+        audit: Some(keystile::config::AuditConfig {
+            durability: Some(keystile::config::AuditDurability::Database),
+        }),
+        ..Default::default()
+    })
+    .await;
     let upstream = Upstream::start().await;
     app.create_credential(local_credential("echo", "api_key", json!({"key": SECRET})))
         .await;
@@ -404,6 +416,51 @@ async fn when_the_trail_cannot_be_written_calls_fail_closed_and_release_nothing(
         "failed batches leave no trace in the chain: {}",
         v.text
     );
+}
+
+#[tokio::test]
+async fn with_the_journal_a_database_that_refuses_delays_indexing_but_loses_no_event() {
+    let app = spawn_app().await; // the embedded default journals
+    let upstream = Upstream::start().await;
+    app.create_credential(local_credential("echo", "api_key", json!({"key": SECRET})))
+        .await;
+    let db = database(&app).await;
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'refused'); END;",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    for i in 0..5 {
+        let a = app
+            .proxy(
+                &app.admin_key,
+                "echo",
+                "GET",
+                &format!("{}/journaled/{i}", upstream.url()),
+            )
+            .await;
+        assert_eq!(a.status, 200, "durable in the journal: answered ({})", a.text);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let indexed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE target_path LIKE '/journaled/%'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(indexed, 0, "the database refused every attempt so far");
+    sqlx::raw_sql("DROP TRIGGER refuse_audit")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let recorded = events(&app, "action=proxy.request").await;
+    let paths: Vec<&str> = recorded.iter().filter_map(|e| e["target_path"].as_str()).collect();
+    assert_eq!(
+        paths,
+        (0..5).map(|i| format!("/journaled/{i}")).collect::<Vec<_>>(),
+        "every event indexed once, in order"
+    );
+    let v = app.admin("GET", "/v1/audit/verify", None).await;
+    assert_eq!(v.body, json!({"ok": true, "events": 6}), "{}", v.text);
 }
 
 #[tokio::test]

@@ -162,6 +162,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The gateway's limiter (its clock can be advanced to reach the next window).
     pub limiter: std::sync::Arc<keystile::limits::Limiter>,
+    /// The gateway's audit writer (to wait until its journal is indexed).
+    pub audit: keystile::audit::AuditLog,
     /// Owned by the first gateway on a data directory; replicas share it.
     _dir: Option<tempfile::TempDir>,
 }
@@ -173,6 +175,8 @@ pub struct AppOptions {
     pub limits: Option<LimitsConfig>,
     /// `public_url` / `trusted_proxies` for signed requests.
     pub public: Option<keystile::config::PublicAddress>,
+    /// Audit durability (default: the journal, as on the embedded default).
+    pub audit: Option<keystile::config::AuditConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -197,6 +201,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         .expose_secret()
         .to_owned();
     let limiter = prepared.state.limiter().clone();
+    let audit = prepared.state.audit().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
@@ -206,6 +211,7 @@ pub async fn spawn_app_with_dns(options: AppOptions, dns_nameservers: Vec<Socket
         data_dir,
         http: test_client(),
         limiter,
+        audit,
         _dir: Some(dir),
     }
 }
@@ -236,6 +242,7 @@ pub fn test_config(data_dir: PathBuf, options: AppOptions, dns_nameservers: Vec<
             nameservers: dns_nameservers,
         },
         limits: options.limits.unwrap_or_default(),
+        audit: options.audit.unwrap_or_default(),
         redis_url: None,
     }
 }
@@ -276,6 +283,7 @@ impl TestApp {
         let prepared = keystile::server::prepare(&config).await.expect("replica prepares");
         assert!(prepared.new_admin_key.is_none(), "the store already has its admin key");
         let limiter = prepared.state.limiter().clone();
+        let audit = prepared.state.audit().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(keystile::server::run(listener, prepared.state, std::future::pending()));
@@ -285,6 +293,7 @@ impl TestApp {
             data_dir: self.data_dir.clone(),
             http: test_client(),
             limiter,
+            audit,
             _dir: None,
         }
     }

@@ -322,3 +322,58 @@ pub async fn two_stores_on_one_database_appending_at_once_never_fork_a_chain(fx:
     assert!(v.ok, "{v:?}");
     assert_eq!(v.events, 2 * 10 * 3 + 10 * 2);
 }
+
+pub async fn indexing_a_journal_records_its_checkpoint_in_the_same_transaction(fx: &Fixture) {
+    let t = tenant(fx.store(), "acme").await;
+    let journal = format!("{}-0000000001", uuid::Uuid::new_v4().simple());
+    let store = fx.store();
+    assert_eq!(
+        store.audit_journal_checkpoint(&journal).await.expect("checkpoint"),
+        None
+    );
+    let first: Vec<_> = (0..2).map(|_| proxied(&t, "k1", "github", "path")).collect();
+    store.index_audit_journal(&first, &journal, 100).await.expect("index");
+    assert_eq!(
+        store.audit_journal_checkpoint(&journal).await.expect("checkpoint"),
+        Some(100)
+    );
+    let second = vec![proxied(&t, "k2", "github", "route")];
+    store.index_audit_journal(&second, &journal, 250).await.expect("index");
+    assert_eq!(
+        store.audit_journal_checkpoint(&journal).await.expect("checkpoint"),
+        Some(250)
+    );
+    assert_eq!(store.list_audit(&t, &all(10)).await.expect("list").len(), 3);
+    assert!(audit::verify(store, &t).await.expect("verify").ok);
+    // A failed batch moves neither the chain nor the checkpoint.
+    let mut bad = proxied(&t, "k3", "github", "path");
+    bad.id = first[0].id.clone(); // ids are unique
+    assert!(store.index_audit_journal(&[bad], &journal, 400).await.is_err());
+    assert_eq!(
+        store.audit_journal_checkpoint(&journal).await.expect("checkpoint"),
+        Some(250)
+    );
+    assert_eq!(store.audit_head(&t).await.expect("head").map(|h| h.0), Some(3));
+    store.forget_audit_journal(&journal).await.expect("forget");
+    assert_eq!(
+        store.audit_journal_checkpoint(&journal).await.expect("checkpoint"),
+        None
+    );
+}
+
+pub async fn a_batch_larger_than_one_insert_is_chained_whole(fx: &Fixture) {
+    let t = tenant(fx.store(), "acme").await;
+    let other = tenant(fx.store(), "globex").await;
+    // 250 events over two tenants: three multi-row inserts, interleaved chains.
+    let events: Vec<_> = (0..250)
+        .map(|i| proxied(if i % 3 == 0 { &other } else { &t }, &format!("k{i}"), "github", "path"))
+        .collect();
+    let records = append(fx.store(), &events).await;
+    assert_eq!(records.len(), 250);
+    assert_eq!(records.last().map(|r| r.event.id.clone()), Some(events[249].id.clone()));
+    let ours = audit::verify(fx.store(), &t).await.expect("verify");
+    let theirs = audit::verify(fx.store(), &other).await.expect("verify");
+    assert!(ours.ok && theirs.ok, "{ours:?} {theirs:?}");
+    assert_eq!(ours.events + theirs.events, 250);
+    assert_eq!(theirs.events, 84);
+}

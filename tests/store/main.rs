@@ -99,6 +99,8 @@ conformance! {
         verification_catches_the_last_row_deleted,
         verification_catches_two_swapped_rows,
         two_stores_on_one_database_appending_at_once_never_fork_a_chain,
+        indexing_a_journal_records_its_checkpoint_in_the_same_transaction,
+        a_batch_larger_than_one_insert_is_chained_whole,
     ],
     tenants: [
         a_created_tenant_round_trips_with_its_plan_admin_role_and_key,
