@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -24,6 +24,9 @@ use crate::error::ErrorCode;
 
 /// The header that carries the time spent in the gateway, excluding upstream time.
 pub const OVERHEAD_HEADER: &str = "x-keystile-overhead-ms";
+
+/// [`OVERHEAD_HEADER`] as a header name, parsed once rather than on every response.
+const OVERHEAD_NAME: HeaderName = HeaderName::from_static(OVERHEAD_HEADER);
 
 /// How long the upstream took to answer (until its response headers), set by the pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +196,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         metrics.observe_overhead(surface, overhead);
         let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
         if let Ok(value) = HeaderValue::from_str(&ms) {
-            response.headers_mut().insert(OVERHEAD_HEADER, value);
+            response.headers_mut().insert(OVERHEAD_NAME, value);
         }
     }
     response

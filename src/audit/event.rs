@@ -89,7 +89,7 @@ impl AuditEvent {
     /// empty and the outcome `ok`.
     pub fn new(tenant_id: TenantId, actor: Actor, action: impl Into<String>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: event_id(),
             time: crate::store::now(),
             tenant_id,
             actor,
@@ -110,44 +110,69 @@ impl AuditEvent {
 
     /// The bytes the chain hashes: every field, and the event's sequence number, in a fixed
     /// order (a JSON array, so no field can bleed into the next).
+    ///
+    /// Written straight to bytes (no intermediate `serde_json::Value`, which cloned every
+    /// field on each event): the output is exactly what `serde_json::to_vec(&json!([...]))`
+    /// gives for the same fields, so chains written before stay verifiable (tested).
     pub fn canonical_bytes(&self, seq: i64) -> Vec<u8> {
+        use serde::ser::{SerializeSeq as _, Serializer as _};
         let (actor_kind, actor_id) = self.actor.parts();
-        let fields = serde_json::json!([
-            1, // format version
-            seq,
-            self.id,
-            self.tenant_id.as_str(),
-            self.time.timestamp_micros(),
-            actor_kind,
-            actor_id,
-            self.action,
-            self.proxy_mode,
-            self.credential,
-            self.credential_version,
-            self.method,
-            self.target_host,
-            self.target_path,
-            self.status,
-            self.latency_ms,
-            self.bytes,
-            self.client_ip,
-            self.outcome,
-        ]);
-        // Serializing a JSON value to bytes cannot fail.
-        serde_json::to_vec(&fields).unwrap_or_default()
+        let mut out = Vec::with_capacity(256);
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let written = (|| {
+            let mut a = ser.serialize_seq(Some(19))?;
+            a.serialize_element(&1)?; // format version
+            a.serialize_element(&seq)?;
+            a.serialize_element(&self.id)?;
+            a.serialize_element(self.tenant_id.as_str())?;
+            a.serialize_element(&self.time.timestamp_micros())?;
+            a.serialize_element(actor_kind)?;
+            a.serialize_element(&actor_id)?;
+            a.serialize_element(&self.action)?;
+            a.serialize_element(&self.proxy_mode)?;
+            a.serialize_element(&self.credential)?;
+            a.serialize_element(&self.credential_version)?;
+            a.serialize_element(&self.method)?;
+            a.serialize_element(&self.target_host)?;
+            a.serialize_element(&self.target_path)?;
+            a.serialize_element(&self.status)?;
+            a.serialize_element(&self.latency_ms)?;
+            a.serialize_element(&self.bytes)?;
+            a.serialize_element(&self.client_ip)?;
+            a.serialize_element(&self.outcome)?;
+            a.end()
+        })();
+        // Serializing strings and integers into a Vec cannot fail.
+        debug_assert!(written.is_ok());
+        out
     }
 
     /// The hash of this event at `seq` after `prev_hash` (hex): SHA-256(prev || canonical).
     pub fn chain_hash(&self, seq: i64, prev_hash: &str) -> String {
         let mut h = Sha256::new();
         // A malformed stored prev hash is hashed as its text; it then cannot match anything.
-        match hex::decode(prev_hash) {
-            Ok(bytes) => h.update(bytes),
-            Err(_) => h.update(prev_hash.as_bytes()),
+        let mut prev = [0u8; 32];
+        if hex::decode_to_slice(prev_hash, &mut prev).is_ok() {
+            h.update(prev);
+        } else {
+            match hex::decode(prev_hash) {
+                Ok(bytes) => h.update(bytes),
+                Err(_) => h.update(prev_hash.as_bytes()),
+            }
         }
         h.update(self.canonical_bytes(seq));
         hex::encode(h.finalize())
     }
+}
+
+/// A fresh random (v4) UUID for an event, in its hyphenated lower-case text form. The bytes
+/// come from the thread-local CSPRNG (seeded from the operating system) rather than one
+/// `getrandom` system call per event; an event id only has to be unique, not secret.
+fn event_id() -> String {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    uuid.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// An event in its chain, as stored.
@@ -219,23 +244,33 @@ impl From<AuditRecord> for AuditView {
 /// A URL's path with every query value replaced by `_` (names kept): query strings carry API
 /// keys and personal data far too often to be recorded.
 pub fn redact_query(url: &url::Url) -> String {
-    format!("{}{}", url.path(), url.query().map(redacted_query).unwrap_or_default())
+    let path = url.path();
+    match url.query() {
+        None => path.to_owned(),
+        Some(query) => {
+            let mut out = String::with_capacity(path.len() + query.len() + 1);
+            out.push_str(path);
+            push_redacted_query(&mut out, query);
+            out
+        }
+    }
 }
 
 /// A raw query string as `?name=_&…` (empty when it has no parameter).
 pub fn redacted_query(query: &str) -> String {
-    let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, _)| {
-            format!(
-                "{}=_",
-                url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>()
-            )
-        })
-        .collect();
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", names.join("&"))
+    let mut out = String::new();
+    push_redacted_query(&mut out, query);
+    out
+}
+
+/// Appends `?name=_&…` for the parameters of `query` (nothing when it has none).
+fn push_redacted_query(out: &mut String, query: &str) {
+    let mut first = true;
+    for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        out.push(if first { '?' } else { '&' });
+        first = false;
+        out.extend(url::form_urlencoded::byte_serialize(name.as_bytes()));
+        out.push_str("=_");
     }
 }
 
@@ -276,6 +311,80 @@ mod tests {
         moved2.action = format!("{}o", moved2.action);
         moved2.outcome = String::new();
         assert_ne!(moved.chain_hash(1, GENESIS_HASH), moved2.chain_hash(1, GENESIS_HASH));
+    }
+
+    /// The canonical bytes as first defined (a `serde_json::Value` array): chains written by
+    /// earlier versions must keep verifying.
+    fn canonical_bytes_via_value(e: &AuditEvent, seq: i64) -> Vec<u8> {
+        let (actor_kind, actor_id) = e.actor.parts();
+        let fields = serde_json::json!([
+            1,
+            seq,
+            e.id,
+            e.tenant_id.as_str(),
+            e.time.timestamp_micros(),
+            actor_kind,
+            actor_id,
+            e.action,
+            e.proxy_mode,
+            e.credential,
+            e.credential_version,
+            e.method,
+            e.target_host,
+            e.target_path,
+            e.status,
+            e.latency_ms,
+            e.bytes,
+            e.client_ip,
+            e.outcome,
+        ]);
+        serde_json::to_vec(&fields).unwrap()
+    }
+
+    #[test]
+    fn canonical_bytes_are_unchanged_from_the_value_based_encoding() {
+        let bare = AuditEvent::new(system_tenant(), Actor::None, "auth.failure");
+        let mut full = event();
+        full.proxy_mode = Some("path".into());
+        full.credential = Some("git\"hub\u{1}é".into());
+        full.credential_version = Some(-3);
+        full.target_host = Some("api.example.com".into());
+        full.target_path = Some("/a b/\\x?q=_".into());
+        full.status = Some(200);
+        full.latency_ms = Some(i64::MAX);
+        full.bytes = Some(0);
+        full.client_ip = Some("2001:db8::1".into());
+        full.outcome = "ok\n".into();
+        let project = AuditEvent::new(TenantId::generate(), Actor::Project("p".into()), "secret.fetch");
+        for e in [&bare, &full, &project] {
+            for seq in [0, 1, i64::MAX] {
+                assert_eq!(e.canonical_bytes(seq), canonical_bytes_via_value(e, seq));
+            }
+        }
+    }
+
+    #[test]
+    fn event_ids_are_v4_uuids_in_their_usual_text_form() {
+        let a = AuditEvent::new(system_tenant(), Actor::None, "x");
+        let b = AuditEvent::new(system_tenant(), Actor::None, "x");
+        assert_ne!(a.id, b.id);
+        let parsed = uuid::Uuid::parse_str(&a.id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.to_string(), a.id);
+    }
+
+    #[test]
+    fn a_hash_after_a_malformed_previous_hash_is_still_defined() {
+        let e = event();
+        assert_ne!(e.chain_hash(1, "zz"), e.chain_hash(1, GENESIS_HASH));
+        assert_ne!(e.chain_hash(1, "abcd"), e.chain_hash(1, GENESIS_HASH));
+        assert_eq!(e.chain_hash(1, "abcd"), e.chain_hash(1, "ABCD"));
+    }
+
+    #[test]
+    fn redacted_queries_keep_encoded_names() {
+        assert_eq!(redacted_query(""), "");
+        assert_eq!(redacted_query("a%20b=1&&c"), "?a+b=_&c=_");
     }
 
     #[test]

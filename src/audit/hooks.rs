@@ -44,7 +44,7 @@ impl ActorSlot {
 
 /// The peer address of the connection (forwarding headers are not trusted).
 pub fn client_ip(extensions: &Extensions) -> Option<String> {
-    crate::auth::peer_ip(extensions).map(|ip| ip.to_string())
+    crate::auth::peer_ip(extensions).map(crate::auth::ip_text)
 }
 
 /// A request URI's path with query values redacted.
@@ -79,12 +79,12 @@ pub fn proxy_event(
 ) -> AuditEvent {
     let mut e = AuditEvent::new(
         caller.tenant_id.clone(),
-        Actor::Key(caller.key_id.to_string()),
+        Actor::Key(caller.key_id.as_str().to_owned()),
         "proxy.request",
     );
     e.proxy_mode = Some(mode.as_str().to_owned());
     e.credential = credential.map(str::to_owned);
-    e.method = Some(method.to_string());
+    e.method = Some(method.as_str().to_owned());
     e.target_host = url.host_str().map(str::to_owned);
     e.target_path = Some(redact_query(url));
     e.client_ip = caller.client_ip.clone();
@@ -215,18 +215,15 @@ pub async fn record_secret_fetch(state: &AppState, fetch: SecretFetch<'_>) -> Re
 /// instead. The response waits for the commit; if it fails the caller gets a 500 (the change
 /// itself has already been made).
 pub async fn admin_changes(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
     let mutating = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if !mutating || !template.starts_with("/v1/") || PROXY_SURFACE_ROUTES.contains(&template.as_str()) {
+    let template = req.extensions().get::<MatchedPath>().map_or("", |m| m.as_str());
+    if !mutating || !template.starts_with("/v1/") || PROXY_SURFACE_ROUTES.contains(&template) {
         return next.run(req).await;
     }
+    let template = template.to_owned();
     let slot = ActorSlot::default();
     req.extensions_mut().insert(slot.clone());
     let method = req.method().clone();

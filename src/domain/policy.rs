@@ -4,6 +4,7 @@
 //! (SPEC S4). The policy is checked on the parsed URL; the SSRF guard then checks the
 //! resolved addresses (see `proxy::ssrf`).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use http::Method;
@@ -223,22 +224,47 @@ impl EgressPolicy {
 /// The `url` crate resolves plain and `%2e` dot segments; these forms survive it, so path rules
 /// refuse them rather than let the upstream see a different path than the one checked.
 pub fn has_hidden_dot_segments(path: &str) -> bool {
-    let decoded: String = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
+    if !path.contains(['%', '&']) {
+        // Nothing to decode (`+` is kept as is below) and nothing to split the path at: it is
+        // its own decoded form, without the allocations below.
+        return has_dot_segment(path);
+    }
+    has_dot_segment(&decoded(path))
+}
+
+/// A path as an upstream decoding it would see it (`+` kept).
+fn decoded(path: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
         .map(|(_, v)| v.into_owned())
         .next()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Whether a decoded path has a `.` or `..` segment, `\\` counting as `/` and `;` parameters
+/// stripped.
+fn has_dot_segment(decoded: &str) -> bool {
     decoded
         .split(['/', '\\'])
         .map(|seg| seg.split(';').next().unwrap_or(""))
         .any(|seg| seg == ".." || seg == ".")
 }
 
-/// The host of a URL as policies compare it: lowercase, IPv6 without brackets.
-pub fn host_for_policy(url: &url::Url) -> Option<String> {
+/// The host of a URL as policies compare it: lowercase, IPv6 without brackets. Borrowed from
+/// the URL when it already has that form (the usual case: the URL parser lowercases the hosts
+/// of http and https URLs and writes IPv4 addresses in dotted-decimal form).
+pub fn host_for_policy(url: &url::Url) -> Option<Cow<'_, str>> {
     match url.host()? {
-        url::Host::Domain(d) => Some(d.trim_end_matches('.').to_ascii_lowercase()),
-        url::Host::Ipv4(a) => Some(a.to_string()),
-        url::Host::Ipv6(a) => Some(a.to_string()),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.');
+            Some(if d.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(d.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(d)
+            })
+        }
+        // `host_str` is the address's dotted-decimal form, as `Ipv4Addr` writes it.
+        url::Host::Ipv4(_) => url.host_str().map(Cow::Borrowed),
+        url::Host::Ipv6(a) => Some(Cow::Owned(a.to_string())),
     }
 }
 
@@ -274,6 +300,17 @@ pub(crate) mod methods {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_hosts_are_lowercase_without_a_trailing_dot_or_brackets() {
+        let host = |u: &str| host_for_policy(&url::Url::parse(u).unwrap()).map(Cow::into_owned);
+        assert_eq!(host("https://API.Example.COM./x").as_deref(), Some("api.example.com"));
+        assert_eq!(host("https://api.example.com/x").as_deref(), Some("api.example.com"));
+        assert_eq!(host("http://127.1/").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host("http://0x7f000001/").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host("http://[::FFFF:1.2.3.4]/").as_deref(), Some("::ffff:1.2.3.4"));
+        assert_eq!(host("http://[2001:DB8::1]:8080/").as_deref(), Some("2001:db8::1"));
+    }
 
     fn policy(json: serde_json::Value) -> EgressPolicy {
         let p: EgressPolicy = serde_json::from_value(json).unwrap();
@@ -344,6 +381,23 @@ mod tests {
             "an encoded slash alone is fine"
         );
         assert!(!has_hidden_dot_segments("/a/b.c/..d/e"));
+    }
+
+    #[test]
+    fn a_path_without_escapes_is_checked_as_its_decoded_form_would_be() {
+        for path in [
+            "/a/b",
+            "/a/../b",
+            "/a/..;x/b",
+            "/a\\..\\b",
+            "/a+b/.+/c",
+            "/.",
+            "/a;/b",
+            "/a=b/./c",
+            "",
+        ] {
+            assert_eq!(has_hidden_dot_segments(path), has_dot_segment(&decoded(path)), "{path}");
+        }
     }
 
     #[test]

@@ -62,7 +62,11 @@ impl MemoryCounters {
         counters
             .iter()
             .map(|c| {
-                let entry = map.entry(c.name.clone()).or_insert((0, 0));
+                // Looked up by reference first: only a new counter's name is copied.
+                let entry = match map.get_mut(c.name.as_str()) {
+                    Some(entry) => entry,
+                    None => map.entry(c.name.clone()).or_insert((0, 0)),
+                };
                 if entry.0 <= now {
                     *entry = (now.saturating_add(c.ttl_ms), 0);
                 }

@@ -172,7 +172,20 @@ pub fn spawn_flusher(meter: &Arc<UsageMeter>, clock: super::Clock, every: std::t
 
 /// The month (UTC) containing `now_ms`, as `YYYY-MM`.
 pub fn period_of(now_ms: u64) -> String {
-    utc(now_ms).format("%Y-%m").to_string()
+    let t = utc(now_ms);
+    let (year, month) = (t.year(), t.month());
+    if !(1000..=9999).contains(&year) {
+        return t.format("%Y-%m").to_string();
+    }
+    // By hand: it runs on every proxied call, and `format` parses its pattern each time.
+    let mut out = String::with_capacity(7);
+    for digit in [year / 1000, year / 100 % 10, year / 10 % 10, year % 10] {
+        out.push(char::from_digit(digit.unsigned_abs(), 10).unwrap_or('0'));
+    }
+    out.push('-');
+    out.push(char::from_digit(month / 10, 10).unwrap_or('0'));
+    out.push(char::from_digit(month % 10, 10).unwrap_or('0'));
+    out
 }
 
 /// Milliseconds from `now_ms` to the start of the next month (UTC).
@@ -248,5 +261,15 @@ mod tests {
         let dec = 1_796_083_200_000 + 5_000;
         assert_eq!(period_of(dec), "2026-12");
         assert_eq!(period_of(dec + ms_until_next_period(dec)), "2027-01");
+    }
+
+    #[test]
+    fn periods_are_written_as_chrono_formats_them() {
+        let mut t = 0;
+        while t < 4_200_000_000_000 {
+            assert_eq!(period_of(t), utc(t).format("%Y-%m").to_string());
+            t += 86_400_000 * 13 + 3_600_000;
+        }
+        assert_eq!(period_of(u64::MAX), utc(u64::MAX).format("%Y-%m").to_string());
     }
 }

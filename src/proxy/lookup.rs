@@ -9,10 +9,13 @@
 //! A cached credential also carries, once a request has needed it, its decrypted injection and
 //! the redactor built from its secret values ([`Decrypted`]): building the redactor's automaton
 //! was three quarters of the instructions of a proxied request. That material lives exactly as
-//! long as the entry: it goes with it when the entry is forgotten, refreshed or swept
+//! long as the entry: it goes with it when the entry is forgotten or swept
 //! ([`Lookups::sweep`], run every [`FRESHNESS`] by [`Lookups::spawn_sweeper`]), so a plaintext
 //! secret stays in memory at most about two freshness periods after its last use, and never
-//! after a change on this replica. It is never logged (no `Debug` in the clear).
+//! after a change on this replica. A refresh that reads back a record identical to the stale
+//! entry's (same version, sealed data, injection, everything) carries the material over to the
+//! new entry instead of decrypting and compiling it again every [`FRESHNESS`]; any difference
+//! derives it anew. It is never logged (no `Debug` in the clear).
 //!
 //! Must not cache a failed lookup (a credential created elsewhere must become usable at once),
 //! and must not let a lookup that raced an invalidation put the old record back.
@@ -97,6 +100,12 @@ impl<T> Table<T> {
             .map(|e| e.value.clone())
     }
 
+    /// The entry for `name`, fresh or not (until it is swept).
+    fn any(&self, tenant: &TenantId, name: &Alias) -> Option<Arc<T>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(tenant)?.get(name).map(|e| e.value.clone())
+    }
+
     fn insert(&self, tenant: &TenantId, name: &Alias, value: Arc<T>, started_at: u64, freshness: Duration) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock, which every invalidation also takes: no bump can slip
@@ -164,10 +173,16 @@ impl Lookups {
             return Ok(c);
         }
         let started_at = self.credentials.generation.load(Ordering::Acquire);
-        let c = Arc::new(CachedCredential {
-            record: self.store.credential(tenant, alias).await?,
-            decrypted: OnceLock::new(),
-        });
+        let record = self.store.credential(tenant, alias).await?;
+        // Unchanged since the entry this one replaces: its decrypted material is still exact.
+        let decrypted = OnceLock::new();
+        if let Some(stale) = self.credentials.any(tenant, alias)
+            && stale.record == record
+            && let Some(d) = stale.decrypted.get()
+        {
+            let _ = decrypted.set(d.clone());
+        }
+        let c = Arc::new(CachedCredential { record, decrypted });
         self.credentials
             .insert(tenant, alias, c.clone(), started_at, self.freshness);
         Ok(c)
@@ -392,6 +407,40 @@ mod tests {
         assert!(weak.upgrade().is_none(), "decrypted material outlived its entry");
         let fresh = lookups.credential(&tenant, &alias("github")).await.unwrap();
         fresh.decrypted(|_| Ok::<_, ()>(decrypted("sk-first-secret"))).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refresh_keeps_decrypted_material_only_while_the_record_is_unchanged() {
+        let (store, tenant, _dir) = store().await;
+        let lookups = Lookups::with_freshness(store.clone(), Duration::ZERO);
+        let created = create_credential(store.as_ref(), &tenant, "github").await;
+        let derive = |n: &mut u32| {
+            *n += 1;
+            Ok::<_, ()>(decrypted("sk-first-secret"))
+        };
+        let mut derived = 0;
+        let c = lookups.credential(&tenant, &alias("github")).await.unwrap();
+        let first = c.decrypted(|_| derive(&mut derived)).unwrap();
+        // Stale at once (zero freshness): fetched again, identical, so nothing is derived.
+        let again = lookups.credential(&tenant, &alias("github")).await.unwrap();
+        assert!(!Arc::ptr_eq(&c, &again));
+        let second = again.decrypted(|_| derive(&mut derived)).unwrap();
+        assert_eq!(derived, 1);
+        assert!(Arc::ptr_eq(&first, &second));
+        // Changed behind the cache's back (another replica): derived anew.
+        store
+            .set_credential_status(&tenant, &created.id, CredentialStatus::Frozen, now())
+            .await
+            .unwrap();
+        let changed = lookups.credential(&tenant, &alias("github")).await.unwrap();
+        let third = changed.decrypted(|_| derive(&mut derived)).unwrap();
+        assert_eq!(derived, 2);
+        assert!(!Arc::ptr_eq(&first, &third));
+        // Forgotten on this replica: nothing is carried over.
+        lookups.forget_credential(&tenant, &alias("github"));
+        let fresh = lookups.credential(&tenant, &alias("github")).await.unwrap();
+        fresh.decrypted(|_| derive(&mut derived)).unwrap();
+        assert_eq!(derived, 3);
     }
 
     #[tokio::test]

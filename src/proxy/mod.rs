@@ -147,7 +147,8 @@ async fn pipeline(
         .limiter()
         .charge_operation(&caller.tenant_id, &caller.grant.tenant_plan)
         .await?;
-    let rules = req.rules.clone();
+    let mut req = req;
+    let rules = std::mem::take(&mut req.rules);
     let outgoing = build_request(state, caller, req)?;
     check_egress(record, &rules, &outgoing.method, &outgoing.url)?;
     let decrypted = match &credential {
