@@ -232,12 +232,10 @@ pub fn has_hidden_dot_segments(path: &str) -> bool {
     has_dot_segment(&decoded(path))
 }
 
-/// A path as an upstream decoding it would see it (`+` kept).
-fn decoded(path: &str) -> String {
-    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .next()
-        .unwrap_or_default()
+/// A path as an upstream decoding it would see it: percent escapes decoded, nothing else (`+`
+/// and `&` are kept as they are).
+fn decoded(path: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(path).decode_utf8_lossy()
 }
 
 /// Whether a decoded path has a `.` or `..` segment, `\\` counting as `/` and `;` parameters
@@ -370,6 +368,9 @@ mod tests {
             "/repos/myorg/..%2f..%5cadmin",
             "/repos/myorg/..;/admin",
             "/repos/myorg/%2e%2e%2fadmin",
+            // Behind an `&`, which a form decoder would have taken for a field separator.
+            "/repos/myorg/a&/..;/admin",
+            "/repos/myorg/a&b/..%2fadmin",
         ] {
             assert!(
                 p.check(&Method::GET, &url(&format!("https://x.com{path}"))).is_err(),
@@ -394,6 +395,7 @@ mod tests {
             "/.",
             "/a;/b",
             "/a=b/./c",
+            "/a&b/c",
             "",
         ] {
             assert_eq!(has_hidden_dot_segments(path), has_dot_segment(&decoded(path)), "{path}");
