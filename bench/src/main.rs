@@ -118,6 +118,7 @@ async fn run(o: Options) -> anyhow::Result<()> {
             master_key_b64: &master.0,
             admin_token: &admin,
             wrapper: &[],
+            env: &[],
         };
         let (p, addr, ready) = procs::start_keystile(&spec, Duration::from_secs(30)).await?;
         fresh_ms.push(ready.as_secs_f64() * 1000.0);
@@ -129,6 +130,23 @@ async fn run(o: Options) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_kib = ks.rss_kib();
     setup::credential_and_route(ks_addr, &admin, upstream).await?;
+    // The same gateway with each audit event committed to SQLite before its response (the
+    // design before the audit journal, and the default on PostgreSQL), for comparison.
+    let db_audit_spec = procs::KeystileSpec {
+        binary: &binary,
+        data_dir: &work.0.join("db-audit"),
+        master_key_b64: &master.0,
+        admin_token: &admin,
+        wrapper: &[],
+        env: &[("KEYSTILE_AUDIT_DURABILITY", "database")],
+    };
+    let (ks_db, ks_db_addr, _) = procs::start_keystile(&db_audit_spec, Duration::from_secs(30)).await?;
+    setup::credential_and_route(ks_db_addr, &admin, upstream).await?;
+    let disk_sync = setup::disk_sync_floor(&work.0)?;
+    eprintln!(
+        "disk: append + fdatasync p50 {} µs, p99 {} µs",
+        disk_sync.p50_us, disk_sync.p99_us
+    );
 
     let (nginx, nginx_skipped) = match procs::nginx_binary() {
         Ok(bin) => {
@@ -159,6 +177,13 @@ async fn run(o: Options) -> anyhow::Result<()> {
     }
     targets.push((setup::path_target(ks_addr, &admin, upstream, "/json")?, Some(&ks)));
     targets.push((setup::route_target(ks_addr, &admin, "/json")?, Some(&ks)));
+    targets.push((
+        Target {
+            name: "keystile-path-db-audit",
+            ..setup::path_target(ks_db_addr, &admin, upstream, "/json")?
+        },
+        Some(&ks_db),
+    ));
 
     let mut paths = Vec::new();
     for (target, proc) in &targets {
@@ -179,6 +204,7 @@ async fn run(o: Options) -> anyhow::Result<()> {
         });
     }
     Proc::stop(ks, Duration::from_secs(5));
+    Proc::stop(ks_db, Duration::from_secs(5));
     if let Some((n, _)) = nginx {
         Proc::stop(n, Duration::from_secs(5));
     }
@@ -216,6 +242,7 @@ async fn run(o: Options) -> anyhow::Result<()> {
         nginx_skipped,
         paths,
         sse,
+        disk_sync,
         startup: report::Startup {
             fresh_ms,
             seeded_ms,

@@ -120,6 +120,8 @@ pub struct KeystileSpec<'a> {
     pub admin_token: &'a str,
     /// Optional wrapper (e.g. valgrind) and its arguments.
     pub wrapper: &'a [String],
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// Starts `keystile serve` on a free loopback port and waits until `/ready` answers 200.
@@ -152,6 +154,8 @@ pub async fn start_keystile(
         .env_remove("KEYSTILE_REDIS_URL")
         .env_remove("KEYSTILE_DATABASE_URL")
         .env_remove("KEYSTILE_CONFIG")
+        .env_remove("KEYSTILE_AUDIT_DURABILITY")
+        .envs(spec.env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

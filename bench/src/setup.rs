@@ -17,7 +17,7 @@ use rand::RngCore as _;
 
 use crate::load::{self, Target};
 use crate::procs::{self, KeystileSpec, Proc};
-use crate::report::{PathResult, Scale, Soak};
+use crate::report::{DiskSync, PathResult, Scale, Soak};
 
 /// A master key, as the environment variable carries it and as the seeder uses it.
 pub struct Master(pub String, pub MasterKey);
@@ -73,6 +73,36 @@ async fn post_json(addr: SocketAddr, admin: &str, path: &str, body: serde_json::
         String::from_utf8_lossy(&text)
     );
     Ok(())
+}
+
+/// The floor S11 puts under every response: appends of one audit line (300 bytes) to a file
+/// in the benchmark's working directory (the same disk as Keystile's data directory), each
+/// followed by `fdatasync`, as the audit journal does for a lone request.
+pub fn disk_sync_floor(work: &Path) -> anyhow::Result<DiskSync> {
+    use std::io::Write as _;
+    const SYNCS: usize = 500;
+    let path = work.join("sync-floor.log");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let line = [b'x'; 300];
+    let mut times = Vec::with_capacity(SYNCS);
+    for _ in 0..SYNCS {
+        let started = Instant::now();
+        file.write_all(&line)?;
+        file.sync_data()?;
+        times.push(started.elapsed());
+    }
+    std::fs::remove_file(&path)?;
+    times.sort();
+    let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    Ok(DiskSync {
+        syncs: SYNCS,
+        p50_us: us(times[SYNCS / 2]),
+        p99_us: us(times[SYNCS * 99 / 100]),
+    })
 }
 
 /// Creates the `bench` api_key credential (injected as `Authorization: Bearer …`, allowed to
@@ -147,6 +177,7 @@ pub async fn scale_run(
         master_key_b64: &master.0,
         admin_token: admin,
         wrapper: &[],
+        env: &[],
     };
     let (ks, addr, ready) = procs::start_keystile(&spec, Duration::from_secs(60)).await?;
     credential_and_route(addr, admin, upstream).await?;
@@ -185,6 +216,7 @@ pub async fn soak(
         master_key_b64: &master.0,
         admin_token: admin,
         wrapper: &[],
+        env: &[],
     };
     let (ks, addr, _) = procs::start_keystile(&spec, Duration::from_secs(30)).await?;
     credential_and_route(addr, admin, upstream).await?;
@@ -243,6 +275,7 @@ pub async fn callgrind(binary: &Path, work: &Path, upstream: SocketAddr) -> anyh
                 master_key_b64: &master.0,
                 admin_token: &admin,
                 wrapper: &wrapper,
+                env: &[],
             };
             let (ks, addr, _) = procs::start_keystile(&spec, Duration::from_secs(120)).await?;
             credential_and_route(addr, &admin, upstream).await?;

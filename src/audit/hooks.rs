@@ -100,7 +100,7 @@ pub fn content_length(headers: &HeaderMap) -> Option<i64> {
 }
 
 /// Completes and commits a proxied call's event, then releases the outcome. If the event
-/// cannot be committed the call fails closed: nothing of the upstream's answer is released.
+/// cannot be made durable the call fails closed: nothing of the upstream's answer is released.
 pub async fn finish_proxy(
     state: &AppState,
     mut event: AuditEvent,
@@ -189,7 +189,7 @@ pub struct SecretFetch<'a> {
 }
 
 /// Records a secret fetch (`action = "secret.fetch"`, actor = the project) and waits until it
-/// is committed; call it before releasing the secrets, and fail the request if it errs.
+/// is durable; call it before releasing the secrets, and fail the request if it errs.
 pub async fn record_secret_fetch(state: &AppState, fetch: SecretFetch<'_>) -> Result<(), ApiError> {
     let mut e = AuditEvent::new(
         fetch.tenant.clone(),

@@ -100,7 +100,7 @@ struct Outgoing {
 }
 
 /// Runs a request through the whole pipeline and returns the caller's (streaming) response,
-/// once the call's audit event is committed — for refusals and failures too. The event is
+/// once the call's audit event is durable — for refusals and failures too. The event is
 /// written when the upstream's status and headers are known, before any of its body is
 /// released; if it cannot be written the call fails closed (500).
 pub async fn forward(state: &AppState, caller: &Caller, req: ProxyRequest) -> Result<http::Response<Body>, ApiError> {

@@ -70,8 +70,8 @@ macro_rules! impl_audit_queries {
                 journal: Option<(&str, i64)>,
             ) -> crate::store::StoreResult<Vec<crate::audit::AuditRecord>> {
                 use sqlx::Row as _;
-                /// Rows per INSERT: 20 parameters each stays far below both backends' limits.
-                const ROWS_PER_INSERT: usize = 100;
+                /// Most rows per INSERT: 20 parameters each stays far below both backends' limits.
+                const ROWS_PER_INSERT: usize = 64;
                 let err = crate::store::sql::db_err("audit event");
                 let mut tx = self.begin_write().await.map_err(&err)?;
                 // Lock every head this batch touches, in one order (no deadlock between replicas).
@@ -106,7 +106,18 @@ macro_rules! impl_audit_queries {
                     links.push((seq, std::mem::replace(&mut head.1, hash.clone()), hash));
                     head.0 = seq;
                 }
-                for (chunk, chunk_links) in events.chunks(ROWS_PER_INSERT).zip(links.chunks(ROWS_PER_INSERT)) {
+                // Chunks of 64 rows, then of decreasing powers of two: at most seven distinct
+                // statements, each prepared once per pooled connection and cached.
+                let mut start = 0;
+                while start < events.len() {
+                    let left = events.len() - start;
+                    let rows = if left >= ROWS_PER_INSERT {
+                        ROWS_PER_INSERT
+                    } else {
+                        1 << left.ilog2()
+                    };
+                    let (chunk, chunk_links) = (&events[start..start + rows], &links[start..start + rows]);
+                    start += rows;
                     let mut insert = sqlx::QueryBuilder::<$db>::new(concat!(
                         "INSERT INTO audit_events (",
                         crate::store::sql_audit::audit_cols!(),

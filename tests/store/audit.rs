@@ -364,7 +364,7 @@ pub async fn indexing_a_journal_records_its_checkpoint_in_the_same_transaction(f
 pub async fn a_batch_larger_than_one_insert_is_chained_whole(fx: &Fixture) {
     let t = tenant(fx.store(), "acme").await;
     let other = tenant(fx.store(), "globex").await;
-    // 250 events over two tenants: three multi-row inserts, interleaved chains.
+    // 250 events over two tenants: inserts of 64, 64, 64, 32, 16, 8 and 2 rows; interleaved chains.
     let events: Vec<_> = (0..250)
         .map(|i| proxied(if i % 3 == 0 { &other } else { &t }, &format!("k{i}"), "github", "path"))
         .collect();
