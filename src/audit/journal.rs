@@ -389,6 +389,15 @@ async fn follow(
             continue;
         }
         let step = async {
+            let id = segment_id(&instance, at.segment);
+            if target.segment > at.segment && !dir.join(format!("{id}.journal")).exists() {
+                // Indexed and deleted, but its checkpoint could not be forgotten then.
+                store.forget_audit_journal(&id).await?;
+                return Ok(Position {
+                    segment: at.segment + 1,
+                    offset: 0,
+                });
+            }
             let r = match &mut reader {
                 Some(r) if r.number == at.segment => r,
                 _ => reader.insert(Reader::open(&dir, &instance, at.segment, store.as_ref()).await?),
@@ -452,6 +461,8 @@ struct Reader {
     id: String,
     file: File,
     offset: u64,
+    /// Read buffer, kept between reads (one allocation, not one per chunk).
+    buf: Vec<u8>,
 }
 
 impl Reader {
@@ -476,6 +487,7 @@ impl Reader {
             id,
             file,
             offset,
+            buf: Vec::new(),
         })
     }
 
@@ -489,7 +501,9 @@ impl Reader {
                 Some(end) => usize::try_from(end - self.offset).unwrap_or(READ_CHUNK).min(READ_CHUNK),
                 None => READ_CHUNK,
             };
-            let mut buf = vec![0; want];
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            buf.resize(want, 0);
             // Reads of a local file: short, and the only I/O this task does besides the store.
             self.file.seek(SeekFrom::Start(self.offset))?;
             let got = read_up_to(&mut self.file, &mut buf)?;
@@ -536,6 +550,7 @@ impl Reader {
                 }
                 return Ok(());
             }
+            self.buf = buf;
         }
     }
 
@@ -574,7 +589,18 @@ async fn adopt_orphans(dir: &Path, store: &dyn Store) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(instance) = name.strip_suffix(".lock") {
+        if name.ends_with(".lock.new") {
+            // A start that crashed before its lock got its name; nothing was journaled under it.
+            // Only an old one: a gateway starting now holds its own for a few microseconds
+            // between creating and locking it.
+            let path = dir.join(name);
+            let old = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
+            if old && open_private(&path, false)?.try_lock().is_ok() {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if let Some(instance) = name.strip_suffix(".lock") {
             instances.entry(instance.to_owned()).or_default();
         } else if let Some((instance, number)) = name.strip_suffix(".journal").and_then(|s| s.rsplit_once('-'))
             && let Ok(number) = number.parse::<u64>()
