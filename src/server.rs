@@ -64,12 +64,12 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .context("creating the default tenant")?;
     let new_admin_key = bootstrap_admin(store.as_ref(), &tenant, config.admin_token.as_ref()).await?;
     let limiter = limiter(config, store.clone()).await?;
-    let audit = match config.audit.durability {
+    let journaled = match config.audit.durability {
         Some(AuditDurability::Journal) => true,
         Some(AuditDurability::Database) => false,
         None => embedded,
     };
-    let audit = if audit {
+    let audit = if journaled {
         let dir = config.data_dir.join("audit");
         AuditLog::journal(&dir, store.clone(), journal::SEGMENT_BYTES)
             .await

@@ -21,6 +21,24 @@ pub async fn database(app: &TestApp) -> SqliteStore {
     SqliteStore::open(&app.data_dir.join("keystile.db")).await.unwrap()
 }
 
+/// Makes the database refuse every new audit row (a trigger), as a failing database would.
+async fn refuse_audit_rows(db: &SqliteStore) {
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'refused'); END;",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+}
+
+/// Undoes [`refuse_audit_rows`].
+async fn accept_audit_rows(db: &SqliteStore) {
+    sqlx::raw_sql("DROP TRIGGER refuse_audit")
+        .execute(db.pool())
+        .await
+        .unwrap();
+}
+
 /// All of the tenant's events matching `query`, oldest first.
 async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     let mut out = Vec::new();
@@ -379,12 +397,7 @@ async fn when_the_trail_cannot_be_written_calls_fail_closed_and_release_nothing(
     app.create_credential(local_credential("echo", "api_key", json!({"key": SECRET})))
         .await;
     let db = database(&app).await;
-    sqlx::raw_sql(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'refused'); END;",
-    )
-    .execute(db.pool())
-    .await
-    .unwrap();
+    refuse_audit_rows(&db).await;
     let a = app
         .proxy(&app.admin_key, "echo", "GET", &format!("{}/json", upstream.url()))
         .await;
@@ -406,10 +419,7 @@ async fn when_the_trail_cannot_be_written_calls_fail_closed_and_release_nothing(
         )
         .await;
     created.assert_error(500, "internal_error");
-    sqlx::raw_sql("DROP TRIGGER refuse_audit")
-        .execute(db.pool())
-        .await
-        .unwrap();
+    accept_audit_rows(&db).await;
     let v = app.admin("GET", "/v1/audit/verify", None).await;
     assert_eq!(
         v.body["ok"], true,
@@ -425,12 +435,7 @@ async fn with_the_journal_a_database_that_refuses_delays_indexing_but_loses_no_e
     app.create_credential(local_credential("echo", "api_key", json!({"key": SECRET})))
         .await;
     let db = database(&app).await;
-    sqlx::raw_sql(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'refused'); END;",
-    )
-    .execute(db.pool())
-    .await
-    .unwrap();
+    refuse_audit_rows(&db).await;
     for i in 0..5 {
         let a = app
             .proxy(
@@ -448,10 +453,7 @@ async fn with_the_journal_a_database_that_refuses_delays_indexing_but_loses_no_e
         .await
         .unwrap();
     assert_eq!(indexed, 0, "the database refused every attempt so far");
-    sqlx::raw_sql("DROP TRIGGER refuse_audit")
-        .execute(db.pool())
-        .await
-        .unwrap();
+    accept_audit_rows(&db).await;
     let recorded = events(&app, "action=proxy.request").await;
     let paths: Vec<&str> = recorded.iter().filter_map(|e| e["target_path"].as_str()).collect();
     assert_eq!(
