@@ -79,6 +79,8 @@ async fn authenticated(
     if state.store().tenant(&project.tenant_id).await?.status == TenantStatus::Terminated {
         return Err(ApiError::AccountTerminated);
     }
+    // A valid signature is rate limited like an API key's management calls (SPEC S7: 429).
+    state.limiter().charge_project(&project.id).await?;
     // A signed change (PUT) is recorded by the management-change middleware with the project
     // as its actor.
     if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {

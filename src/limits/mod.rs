@@ -22,7 +22,7 @@ pub use counters::{Counters, MemoryCounters, RedisCounters};
 pub use http::{ProxyCall, RateSlot, rate_limit_headers};
 
 use crate::config::LimitsConfig;
-use crate::domain::{ApiKeyId, Plan, TenantId};
+use crate::domain::{ApiKeyId, Plan, ProjectId, TenantId};
 use crate::error::ApiError;
 use counters::Incr;
 use usage::{UsageError, UsageMeter};
@@ -115,6 +115,24 @@ impl Limiter {
             Ok(())
         };
         Some((status, verdict))
+    }
+
+    /// Counts one signed request by a project against the management limit (each project has
+    /// its own budget of `management_per_minute`, like an API key); `Err(429 rate_limited)`
+    /// past it.
+    pub async fn charge_project(&self, project: &ProjectId) -> Result<(), ApiError> {
+        let limit = self.config.management_per_minute;
+        if limit == 0 {
+            return Ok(());
+        }
+        let hit = self.hit(&["j:", project.as_str(), ":m"], MINUTE_MS).await;
+        if hit.count > limit {
+            return Err(ApiError::RateLimited {
+                message: format!("rate limit of {limit} signed requests per minute for this project exceeded"),
+                retry_after_secs: hit.retry_after_secs(),
+            });
+        }
+        Ok(())
     }
 
     /// Refuses (429 `rate_limited`) a client address that has failed to authenticate too

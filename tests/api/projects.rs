@@ -649,6 +649,40 @@ async fn keystile_run_gives_the_command_its_secrets_and_passes_its_exit_code_thr
 }
 
 #[tokio::test]
+async fn valid_signed_requests_are_rate_limited_per_project() {
+    let app = spawn_app_with(AppOptions {
+        limits: Some(keystile::config::LimitsConfig {
+            management_per_minute: 3,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let a = create_project(&app, &unique("busy")).await;
+    let b = create_project(&app, &unique("quiet")).await;
+    // Fixed windows on Unix minutes: start at the beginning of one.
+    let clock = app.limiter.clock();
+    clock.advance(std::time::Duration::from_millis(60_000 - clock.now_ms() % 60_000 + 1));
+    for _ in 0..3 {
+        assert_eq!(fetch(&app, &a.signer(), "production").await.status, 200);
+    }
+    let refused = fetch(&app, &a.signer(), "production").await;
+    refused.assert_error(429, "rate_limited");
+    assert!(refused.text.contains("project"), "{}", refused.text);
+    assert_eq!(
+        fetch(&app, &b.signer(), "production").await.status,
+        200,
+        "another project has its own budget"
+    );
+    clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(
+        fetch(&app, &a.signer(), "production").await.status,
+        200,
+        "the next minute"
+    );
+}
+
+#[tokio::test]
 async fn failed_signatures_count_against_the_client_address_and_are_audited() {
     let app = spawn_app_with(AppOptions {
         limits: Some(keystile::config::LimitsConfig {
