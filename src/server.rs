@@ -71,6 +71,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     };
     let audit = if journaled {
         let dir = config.data_dir.join("audit");
+        create_private_dir(&dir)?;
         AuditLog::journal(&dir, store.clone(), journal::SEGMENT_BYTES)
             .await
             .with_context(|| format!("opening the audit journal in {}", dir.display()))?
@@ -153,7 +154,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     }
     builder
         .create(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
+        .with_context(|| format!("cannot create directory {}", dir.display()))
 }
 
 fn load_master_key(config: &Config, embedded: bool) -> anyhow::Result<MasterKey> {

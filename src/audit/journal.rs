@@ -161,12 +161,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens a journal in `dir` (created, mode 0700): first indexes and deletes what earlier,
+    /// Opens a journal in `dir` (which must exist, mode 0700): first indexes and deletes what earlier,
     /// no longer running gateways left there, then starts this gateway's writer thread and
     /// indexer. Fails if the leftovers cannot be indexed (the database refuses, or a segment
     /// is damaged before its end).
     pub async fn open(dir: &Path, store: Arc<dyn Store>, segment_bytes: u64) -> anyhow::Result<Self> {
-        create_private_dir(dir)?;
         adopt_orphans(dir, store.as_ref()).await?;
         let instance = uuid::Uuid::new_v4().simple().to_string();
         // Locked under a name adoption ignores, then renamed: another gateway starting at the
@@ -503,11 +502,10 @@ impl Reader {
             };
             let mut buf = std::mem::take(&mut self.buf);
             buf.clear();
-            buf.resize(want, 0);
             // Reads of a local file: short, and the only I/O this task does besides the store.
             self.file.seek(SeekFrom::Start(self.offset))?;
-            let got = read_up_to(&mut self.file, &mut buf)?;
-            buf.truncate(got);
+            (&self.file).take(want as u64).read_to_end(&mut buf)?;
+            let got = buf.len();
             let at_eof = got < want;
             if got == 0 {
                 return Ok(());
@@ -570,17 +568,6 @@ impl Reader {
             "audit journal: dropped an incomplete last event (its append was interrupted and never acknowledged)"
         );
     }
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }
 
 /// Indexes and deletes the segments of every instance whose lock nobody holds.
@@ -648,19 +635,6 @@ fn open_private(path: &Path, create_new: bool) -> anyhow::Result<File> {
         o.mode(0o600);
     }
     o.open(path).with_context(|| format!("opening {}", path.display()))
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the audit journal directory {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -734,6 +708,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path()).await;
         let dir = tmp.path().join("audit");
+        std::fs::create_dir_all(&dir).unwrap();
         // One byte per segment: every batch starts a new one.
         let journal = Journal::open(&dir, store.clone(), 1).await.unwrap();
         let tenant = TenantId::generate();
@@ -754,6 +729,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path()).await;
         let dir = tmp.path().join("audit");
+        std::fs::create_dir_all(&dir).unwrap();
         let tenant = TenantId::generate();
         let lines: Vec<Vec<u8>> = (0..5).map(|n| encode(&event(&tenant, n))).collect();
         let mut torn = encode(&event(&tenant, 5));
@@ -800,6 +776,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path()).await;
         let dir = tmp.path().join("audit");
+        std::fs::create_dir_all(&dir).unwrap();
         let tenant = TenantId::generate();
         let lines = vec![
             encode(&event(&tenant, 0)),
@@ -825,6 +802,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = store(tmp.path()).await;
         let dir = tmp.path().join("audit");
+        std::fs::create_dir_all(&dir).unwrap();
         let tenant = TenantId::generate();
         let first = Journal::open(&dir, store.clone(), SEGMENT_BYTES).await.unwrap();
         first.record(&event(&tenant, 1)).await.unwrap();
