@@ -146,6 +146,23 @@ async fn walk(
             "the chain does not reach its recorded head",
         ));
     }
+    // A row past the head was not appended by a gateway (which moves the head in the same
+    // transaction), unless it was appended since the head was read.
+    if let Some(extra) = store
+        .audit_chain(tenant, head.seq, i64::MAX, 1)
+        .await?
+        .into_iter()
+        .next()
+    {
+        let now = store.audit_head(tenant).await?.map_or(0, |h| h.seq);
+        if now < extra.seq {
+            return Ok(Verification::bad(
+                seen,
+                Some(extra.event.id.to_string()),
+                "this event is past the chain's recorded head",
+            ));
+        }
+    }
     if checkpoint.is_some_and(|c| c.seq > seen) {
         return Ok(Verification::bad(
             seen,

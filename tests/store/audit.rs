@@ -627,3 +627,28 @@ pub async fn only_chains_whose_newest_link_is_unkeyed_are_listed_as_unkeyed(fx: 
     assert!(!v.ok, "a keyed event followed by an unkeyed one: {v:?}");
     assert_eq!(v.reason, Some("an unkeyed event follows a keyed one"));
 }
+
+pub async fn an_event_added_past_the_head_fails_verification(fx: &Fixture) {
+    let (t, records) = chain_of_five(fx).await;
+    // A row written straight into the table, even linked correctly after the head (by a key
+    // holder), with the head left alone: listed, but not accepted.
+    let planted = AuditEvent::new(t.clone(), Actor::None, "planted");
+    let hash = chain_key().hash(LinkVersion::Keyed, 6, &records[4].hash, &planted);
+    sqlx::query(
+        "INSERT INTO audit_events (tenant_id, seq, id, time_us, actor_kind, action, outcome, prev_hash, hash, link) \
+         VALUES ($1, 6, $2, $3, 'none', 'planted', 'ok', $4, $5, 2)",
+    )
+    .bind(t.as_str())
+    .bind(planted.id.to_string())
+    .bind(planted.time.timestamp_micros())
+    .bind(records[4].hash.as_str())
+    .bind(hash.as_str())
+    .execute(fx.pool())
+    .await
+    .expect("plant a row");
+    assert_eq!(fx.store().list_audit(&t, &all(10)).await.expect("list").len(), 6);
+    let v = verify(fx, &t).await;
+    assert!(!v.ok, "{v:?}");
+    assert_eq!(v.reason, Some("this event is past the chain's recorded head"));
+    assert_eq!(v.first_bad_event, Some(planted.id.to_string()));
+}

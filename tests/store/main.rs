@@ -114,6 +114,7 @@ conformance! {
         a_batch_larger_than_one_insert_is_chained_whole,
         fields_cut_to_their_bounds_are_stored_and_verify,
         only_chains_whose_newest_link_is_unkeyed_are_listed_as_unkeyed,
+        an_event_added_past_the_head_fails_verification,
     ],
     tenants: [
         a_created_tenant_round_trips_with_its_plan_admin_role_and_key,
