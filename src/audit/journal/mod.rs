@@ -69,8 +69,12 @@ pub struct Position {
     pub offset: u64,
 }
 
+/// No encoded event is longer (newline included): the sum of its fields' bounds, with every
+/// byte of every bounded text escaped as JSON's six-byte `\u00XX`, and room for ids and numbers.
+pub const MAX_LINE_BYTES: usize = 32 * 1024;
+
 /// An event as one journal line, newline included: its serde form, which never contains a
-/// raw newline (JSON escapes control characters).
+/// raw newline (JSON escapes control characters), and is at most [`MAX_LINE_BYTES`] long.
 pub fn encode(e: &AuditEvent) -> Vec<u8> {
     // Serializing our own plain data into a Vec cannot fail.
     let mut out = serde_json::to_vec(e).unwrap_or_default();

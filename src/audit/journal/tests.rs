@@ -81,6 +81,29 @@ fn an_event_survives_its_journal_line_unchanged() {
 }
 
 #[test]
+fn the_longest_event_line_is_bounded_and_carries_its_tenant() {
+    // Control characters are what JSON escapes the longest.
+    let worst = "\u{1}".repeat(1 << 16);
+    let tenant = TenantId::generate();
+    let mut e = AuditEvent::new(tenant.clone(), Actor::Key(ApiKeyId::generate()), worst.as_str());
+    e.proxy_mode = Some(crate::domain::Surface::Ephemeral);
+    e.credential = Some(worst.as_str().into());
+    e.credential_version = Some(i64::MIN);
+    e.method = Some(Method::parse(&worst));
+    e.target_host = Some(worst.as_str().into());
+    e.target_path = Some(TargetPath::from(worst.as_str()));
+    e.status = Some(u16::MAX);
+    e.latency_ms = Some(i64::MIN);
+    e.bytes = Some(i64::MIN);
+    e.client_ip = Some("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".parse().unwrap());
+    e.outcome = Outcome::error(&worst);
+    let line = encode(&e);
+    assert!(line.len() <= MAX_LINE_BYTES, "{} bytes", line.len());
+    let text = String::from_utf8(line).unwrap();
+    assert!(text.contains(&format!("\"tenant\":\"{tenant}\"")), "{text:.200}");
+}
+
+#[test]
 fn a_line_written_by_the_previous_version_still_decodes() {
     // The journal line format of the last landing (explicit nulls, the actor in two fields).
     let tenant = TenantId::generate();
