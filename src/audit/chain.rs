@@ -12,6 +12,10 @@
 //! with a keyed event at start-up ([`super::seal_legacy_chains`]), whose keyed hash covers the
 //! last unkeyed one, and a chain whose newest event is unkeyed does not verify (an attacker
 //! cannot downgrade a chain by rewriting it unkeyed).
+//!
+//! The chain key follows the master key: a future master-key rotation must keep verifying
+//! links made under the old key (for instance a link version per key generation, with the old
+//! chain key kept wrapped by the new master key), or every chain stops verifying.
 
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
