@@ -72,7 +72,7 @@ impl Reader {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 let len = std::fs::metadata(&r.path).map_or(0, |m| m.len());
-                r.damaged(cx, 0, len, &format!("cannot be opened: {e}"));
+                r.damaged(cx, 0, len, &format!("cannot be opened: {e}"), true)?;
             }
         }
         Ok(r)
@@ -100,7 +100,7 @@ impl Reader {
             file.take(cap as u64).read_to_end(&mut buf)?;
             let got = buf.len();
             let at_eof = got < cap;
-            let outcome = self.index_lines(cx, &buf, end.is_none() && at_eof).await;
+            let outcome = self.index_lines(cx, &buf, end.is_none(), at_eof).await;
             self.buf = buf;
             match outcome? {
                 Lines::Done => return Ok(()),
@@ -116,7 +116,7 @@ impl Reader {
                 Lines::NoLineEnd => {
                     // Synced bytes always end with a line end: these were changed on disk.
                     let at = self.offset;
-                    self.damaged(cx, at, got as u64, "synced bytes without a line end");
+                    self.damaged(cx, at, got as u64, "synced bytes without a line end", false)?;
                     self.commit(cx, Vec::new(), at + got as u64).await?;
                 }
             }
@@ -124,8 +124,9 @@ impl Reader {
     }
 
     /// Indexes the whole lines of `buf` (read at the current offset), skipping damaged ones
-    /// once the segment has a copy in the quarantine. `last_read`: `buf` ends the file.
-    async fn index_lines(&mut self, cx: &Context, buf: &[u8], last_read: bool) -> anyhow::Result<Lines> {
+    /// once the segment has a copy in the quarantine. `complete`: nothing is appended to the
+    /// segment any more; `at_eof`: `buf` ends the file.
+    async fn index_lines(&mut self, cx: &Context, buf: &[u8], complete: bool, at_eof: bool) -> anyhow::Result<Lines> {
         if buf.is_empty() {
             return Ok(Lines::Done);
         }
@@ -140,17 +141,17 @@ impl Reader {
             line_start += line.len();
             if std::mem::take(&mut self.at_header) {
                 if body != self.header().as_bytes() {
-                    self.damaged(cx, at, line.len() as u64, "not the header its name says");
+                    self.damaged(cx, at, line.len() as u64, "not the header its name says", complete)?;
                 }
                 continue;
             }
             match decode(body) {
                 Some(event) => events.push(event),
-                None => self.damaged(cx, at, line.len() as u64, "a line that is not an event"),
+                None => self.damaged(cx, at, line.len() as u64, "a line that is not an event", complete)?,
             }
         }
         self.commit(cx, events, self.offset + line_start as u64).await?;
-        if last_read {
+        if complete && at_eof {
             if line_start < buf.len() {
                 self.torn_tail(buf.len() - line_start);
             }
@@ -178,27 +179,43 @@ impl Reader {
 
     /// Records damage (`bytes` bytes at `at`): unless the quarantine already holds a copy of
     /// the segment that covers them, keeps one there and reports it. Called before the indexer
-    /// commits past the damage, so the damaged bytes are kept whatever happens next.
-    fn damaged(&mut self, cx: &Context, at: u64, bytes: u64, what: &str) {
+    /// commits past the damage, so the damaged bytes are kept whatever happens next. When no
+    /// copy can be made (a full disk), a `complete` segment is moved into the quarantine whole
+    /// instead (and read on from its open file); a segment still being written is not indexed
+    /// past the damage until a copy can be made (the error makes the indexer retry).
+    fn damaged(&mut self, cx: &Context, at: u64, bytes: u64, what: &str, complete: bool) -> anyhow::Result<()> {
         if at + bytes <= self.kept_upto {
             tracing::debug!(journal = %self.id, at, bytes, "audit journal: more damage in a segment already kept");
-            return;
+            return Ok(());
         }
         let name = format!("{}-at-{at}.journal", self.id);
-        let moved = self.file.is_none();
-        let kept = quarantine(&cx.dir, &self.path, &name, moved);
-        if kept.is_ok() {
-            self.kept_upto = std::fs::metadata(cx.dir.join(QUARANTINE).join(&name)).map_or(u64::MAX, |m| m.len());
+        let whole = |e: anyhow::Error| {
+            if !complete {
+                return Err(e);
+            }
+            tracing::error!(error = format!("{e:#}"), journal = %self.id, "audit journal: no copy of a damaged segment; moving it");
+            quarantine(&cx.dir, &self.path, &name, true)
+        };
+        let kept = match self.file {
+            None => quarantine(&cx.dir, &self.path, &name, true),
+            Some(_) => quarantine(&cx.dir, &self.path, &name, false).or_else(whole),
         }
+        .with_context(|| format!("keeping the damaged audit journal segment {}", self.id))?;
+        self.kept_upto = if self.path.exists() {
+            std::fs::metadata(&kept).map_or(0, |m| m.len())
+        } else {
+            u64::MAX // moved whole: everything it will ever hold is kept
+        };
         cx.damaged.inc();
         tracing::error!(
             journal = %self.id,
             at,
             bytes,
-            kept = %kept.as_ref().map_or_else(|e| format!("not kept: {e:#}"), |p| p.display().to_string()),
-            "audit journal: damaged segment ({what}); a copy is kept in the quarantine, every readable event is indexed"
+            kept = %kept.display(),
+            "audit journal: damaged segment ({what}); it is kept in the quarantine, every readable event is indexed"
         );
         self.reports.push(damage_report(&name, bytes));
+        Ok(())
     }
 
     fn torn_tail(&self, bytes: usize) {

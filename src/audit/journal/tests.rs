@@ -411,3 +411,27 @@ async fn a_failed_append_is_refused_and_the_next_batch_starts_a_new_segment() {
         }
     );
 }
+
+#[tokio::test]
+async fn when_no_copy_can_be_made_a_damaged_segment_left_by_a_crash_is_moved_into_the_quarantine_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path()).await;
+    let dir = tmp.path().join("audit");
+    let tenant = TenantId::generate();
+    let instance = "abababababababababababababababab";
+    let first = encode(&event(&tenant, 0));
+    let id = leftover(
+        &dir,
+        instance,
+        1,
+        &[first.clone(), b"not an event\n".to_vec(), encode(&event(&tenant, 2))],
+    );
+    let original = std::fs::read(dir.join(format!("{id}.journal"))).unwrap();
+    // The copy's temporary name is taken by a directory: the copy fails, as on a full disk.
+    let at = header_len(instance, 1) + first.len() as u64;
+    std::fs::create_dir_all(dir.join(QUARANTINE).join(format!("{id}-at-{at}.partial"))).unwrap();
+    let _journal = open(&dir, &store, SEGMENT_BYTES).await.expect("the start goes on");
+    assert_eq!(paths(store.as_ref(), &tenant).await, vec!["/n/0", "/n/2"]);
+    let moved = dir.join(QUARANTINE).join(format!("{id}-at-{at}.journal"));
+    assert_eq!(std::fs::read(moved).unwrap(), original, "the whole segment, moved");
+}
