@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use keystile::audit::{self, Actor, AuditEvent, AuditLog};
-use keystile::domain::TenantId;
-use keystile::store::Store;
-use keystile::store::postgres::PostgresStore;
-use keystile::store::sqlite::SqliteStore;
+use keystile::audit::event::{Host, Method, TargetPath};
+use keystile::audit::{self, Actor, AuditEvent, AuditLog, ChainKey, Chains};
+use keystile::crypto::MasterKey;
+use keystile::domain::{ApiKeyId, Surface, TenantId};
+use keystile::store::{SqlStore, Store};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection as _};
 
@@ -25,24 +25,25 @@ const CALLERS: usize = 64;
 const SEQUENTIAL: usize = 500;
 
 fn event(tenant: &TenantId, i: usize) -> AuditEvent {
-    let mut e = AuditEvent::new(tenant.clone(), Actor::Key("bench-key".into()), "proxy.request");
-    e.proxy_mode = Some("path".into());
+    let mut e = AuditEvent::new(tenant.clone(), Actor::Key(ApiKeyId::generate()), "proxy.request");
+    e.proxy_mode = Some(Surface::Path);
     e.credential = Some("bench".into());
     e.credential_version = Some(1);
-    e.method = Some("GET".into());
-    e.target_host = Some("api.example.com".into());
-    e.target_path = Some(format!("/v1/items/{i}?page=_"));
+    e.method = Some(Method::parse("GET"));
+    e.target_host = Some(Host::from("api.example.com"));
+    e.target_path = Some(TargetPath::cut(format!("/v1/items/{i}?page=_")));
     e.status = Some(200);
     e.latency_ms = Some(3);
     e.bytes = Some(512);
-    e.client_ip = Some("127.0.0.1".into());
+    e.client_ip = Some(std::net::Ipv4Addr::LOCALHOST.into());
     e
 }
 
 /// `events` events from `callers` concurrent callers, each waiting for its commit.
 async fn throughput(store: Arc<dyn Store>, batch: usize, events: usize, callers: usize) -> anyhow::Result<f64> {
     let tenant = store.ensure_tenant("bench").await?.id;
-    let log = AuditLog::spawn_with_batch(store.clone(), batch);
+    let chains = Chains::new(ChainKey::derive(&MasterKey::generate()));
+    let log = AuditLog::spawn_with_batch(store.clone(), chains.clone(), batch);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..callers {
@@ -58,7 +59,7 @@ async fn throughput(store: Arc<dyn Store>, batch: usize, events: usize, callers:
         t.await.context("caller")??;
     }
     let elapsed = started.elapsed();
-    let v = audit::verify(store.as_ref(), &tenant).await?;
+    let v = chains.verify(store.as_ref(), &tenant).await?;
     anyhow::ensure!(v.ok && v.events as usize == events / callers * callers, "chain: {v:?}");
     Ok((events / callers * callers) as f64 / elapsed.as_secs_f64())
 }
@@ -66,7 +67,7 @@ async fn throughput(store: Arc<dyn Store>, batch: usize, events: usize, callers:
 /// Median and 99th percentile of one event's commit wait, one caller at a time.
 async fn latency(store: Arc<dyn Store>) -> anyhow::Result<(Duration, Duration)> {
     let tenant = store.ensure_tenant("latency").await?.id;
-    let log = AuditLog::spawn(store);
+    let log = AuditLog::spawn(store, Chains::new(ChainKey::derive(&MasterKey::generate())));
     let mut samples = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL {
         let t = Instant::now();
@@ -79,7 +80,7 @@ async fn latency(store: Arc<dyn Store>) -> anyhow::Result<(Duration, Duration)> 
 
 async fn fresh_store(pg: Option<&str>, dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match pg {
-        None => Arc::new(SqliteStore::open(&dir.join(format!("{name}.db"))).await?),
+        None => Arc::new(SqlStore::open(&dir.join(format!("{name}.db"))).await?),
         Some(url) => {
             let schema = format!("ks_bench_{name}_{}", uuid::Uuid::new_v4().simple());
             let mut conn = PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
@@ -87,8 +88,8 @@ async fn fresh_store(pg: Option<&str>, dir: &std::path::Path, name: &str) -> any
             sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&mut conn)
                 .await?;
-            let options = PgConnectOptions::from_str(url)?.options([("search_path", schema.as_str())]);
-            Arc::new(PostgresStore::connect_with(options).await?)
+            let sep = if url.contains('?') { '&' } else { '?' };
+            Arc::new(SqlStore::connect(&format!("{url}{sep}options[search_path]={schema}")).await?)
         }
     })
 }

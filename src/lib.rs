@@ -6,11 +6,12 @@
 //! Layout (one home per concept):
 //! - [`domain`]: validated types and policies, no I/O.
 //! - [`crypto`]: envelope encryption, API-key hashing, constant-time comparison.
-//! - [`store`]: the [`store::Store`] seam with one implementation per backend.
+//! - [`store`]: the [`store::Store`] seam and [`store::SqlStore`], its implementation on SQLite
+//!   and PostgreSQL.
 //! - [`auth`]: who is calling (API keys, the key cache, the `Caller` extractor).
 //! - [`limits`]: rate limits and quotas (per key, per client address, per tenant plan).
 //! - [`proxy`]: the proxy pipeline (egress policy, SSRF guard, injection, streaming).
-//! - [`audit`]: the hash-chained audit trail and its group-commit writer.
+//! - [`audit`]: the keyed, hash-chained audit trail, its checkpoints and its group-commit writers.
 //! - [`api`]: axum handlers, one module per resource, and the router.
 //! - [`config`], [`telemetry`], [`server`]: configuration, logging, start-up.
 //! - [`cli`]: the command-line client.

@@ -142,6 +142,17 @@ impl Metrics {
         }
     }
 
+    /// Registers the count of audit journal segments found damaged and set aside (owned by
+    /// the audit writer, which exists before the metrics).
+    pub fn with_audit_journal_damage(mut self, damaged_segments: Counter) -> Self {
+        self.registry.register(
+            "audit_journal_damaged_segments",
+            "Audit journal segments found damaged: copied into the quarantine, readable events indexed",
+            damaged_segments,
+        );
+        self
+    }
+
     /// Records one finished request (its response headers are about to leave).
     fn observe(&self, surface: &'static str, status: u16, code: Option<&'static str>, upstream: Option<Duration>) {
         self.requests.get_or_create(&RequestLabels { surface, status }).inc();

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
-use crate::audit::{AuditLog, journal};
+use crate::audit::{self, AuditLog, ChainKey, Chains, Checkpoints, journal};
 use crate::config::{AuditDurability, Config};
 use crate::crypto::MasterKey;
 use crate::crypto::token::{self, TokenHash};
@@ -23,9 +23,7 @@ use crate::domain::{ApiKeyId, Name, Permission, Permissions, RoleId, Scopes};
 use crate::limits::usage::{self, UsageMeter};
 use crate::limits::{Clock, Counters, Limiter, MemoryCounters, RedisCounters};
 use crate::proxy::client::{self, Outbound};
-use crate::store::postgres::PostgresStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{ApiKeyRecord, RoleRecord, Store, StoreError, TenantRecord, now};
+use crate::store::{ApiKeyRecord, RoleRecord, SqlStore, Store, StoreError, TenantRecord, now};
 
 /// The name of the tenant a fresh install starts with.
 pub const DEFAULT_TENANT: &str = "default";
@@ -41,13 +39,13 @@ pub struct Prepared {
 pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let (store, embedded): (Arc<dyn Store>, bool) = match &config.database_url {
         Some(url) if url.expose_secret().starts_with("postgres") => {
-            (Arc::new(PostgresStore::connect(url.expose_secret()).await?), false)
+            (Arc::new(SqlStore::connect(url.expose_secret()).await?), false)
         }
         Some(_) => bail!("database URL must start with postgres:// (omit it to use the embedded SQLite)"),
         None => {
             create_private_dir(&config.data_dir)?;
             (
-                Arc::new(SqliteStore::open(&config.data_dir.join("keystile.db")).await?),
+                Arc::new(SqlStore::open(&config.data_dir.join("keystile.db")).await?),
                 true,
             )
         }
@@ -69,15 +67,25 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         Some(AuditDurability::Database) => false,
         None => embedded,
     };
+    let chains = Chains {
+        key: ChainKey::derive(&master_key),
+        checkpoints: Some(Checkpoints::open(
+            &config.data_dir.join("audit").join("heads"),
+            &master_key,
+        )?),
+    };
     let audit = if journaled {
         let dir = config.data_dir.join("audit");
         create_private_dir(&dir)?;
-        AuditLog::journal(&dir, store.clone(), journal::SEGMENT_BYTES)
+        AuditLog::journal(&dir, store.clone(), journal::SEGMENT_BYTES, chains.clone())
             .await
             .with_context(|| format!("opening the audit journal in {}", dir.display()))?
     } else {
-        AuditLog::spawn(store.clone())
+        AuditLog::spawn(store.clone(), chains.clone())
     };
+    audit::seal_legacy_chains(store.as_ref(), &chains)
+        .await
+        .context("sealing audit chains written before links were keyed")?;
     let state = AppState::new(
         store,
         master_key,

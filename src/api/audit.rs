@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::audit::{self, AuditFilter, AuditView, Verification};
+use crate::audit::{AuditFilter, AuditView, Verification};
 use crate::auth::Caller;
 use crate::domain::Permission;
 use crate::error::ApiError;
@@ -67,7 +67,11 @@ fn parse_filter(raw: Option<&str>) -> Result<AuditFilter, ApiError> {
             "key" => f.key = Some(v),
             "project" => f.project = Some(v),
             "action" => f.action = Some(v),
-            "mode" => f.mode = Some(v),
+            "mode" => {
+                f.mode = Some(crate::domain::Surface::parse(&v).ok_or_else(|| {
+                    ApiError::InvalidRequest("mode must be one of path, execute, ephemeral, route, mcp".into())
+                })?);
+            }
             "since" => f.since = Some(parse_time("since", &v)?),
             "until" => f.until = Some(parse_time("until", &v)?),
             "limit" => {
@@ -109,21 +113,24 @@ pub async fn list(
         // A key scoped to some credentials sees only their events (and those naming none).
         events: records
             .into_iter()
-            .filter(|r| r.event.credential.as_deref().is_none_or(|c| caller.sees(c)))
+            .filter(|r| r.event.credential.as_ref().is_none_or(|c| caller.sees(c.as_str())))
             .map(AuditView::from)
             .collect(),
         next_cursor,
     }))
 }
 
-/// Verifies the caller's tenant's hash chain: `{"ok": true, "events": N}` or
+/// Verifies the caller's tenant's hash chain (keyed links, and the checkpoint kept outside the
+/// database): `{"ok": true, "events": N}` or
 /// `{"ok": false, "events": N, "first_bad_event": "<id>", "reason": …}`.
 #[utoipa::path(get, path = "/v1/audit/verify",
     responses((status = 200, body = Verification), (status = 403)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Verification>, ApiError> {
     caller.require(Permission::Audit)?;
     read_your_writes(&state).await;
-    Ok(Json(audit::verify(state.store().as_ref(), &caller.tenant_id).await?))
+    Ok(Json(
+        state.audit().verify(state.store().as_ref(), &caller.tenant_id).await?,
+    ))
 }
 
 /// How long a read of the trail waits for this gateway's journal to be indexed.
@@ -149,7 +156,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(f.credential.as_deref(), Some("gh"));
-        assert_eq!(f.mode.as_deref(), Some("path"));
+        assert_eq!(f.mode, Some(crate::domain::Surface::Path));
         assert_eq!(f.limit, 5);
         assert_eq!(f.before_seq, Some(42));
         assert!(f.since.is_some());
@@ -160,6 +167,7 @@ mod tests {
             "cursor=abc",
             "since=yesterday",
             "colour=red",
+            "mode=tunnel",
         ] {
             assert!(
                 matches!(parse_filter(Some(bad)), Err(ApiError::InvalidRequest(_))),

@@ -80,7 +80,7 @@ impl AppState {
                 lookups,
                 outbound,
                 limits,
-                metrics: Metrics::new(),
+                metrics: Metrics::new().with_audit_journal_damage(audit.damaged_segments()),
                 audit,
                 limiter,
                 operator_tenant,

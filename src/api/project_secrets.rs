@@ -47,7 +47,7 @@ pub async fn reject(
         state.limiter().record_auth_failure(client).await;
     }
     let error = ApiError::Signature(err);
-    if let Err(e) = hooks::auth_failure(state, &parts.method, &parts.uri, Some(peer.to_string()), None, &error).await {
+    if let Err(e) = hooks::auth_failure(state, &parts.method, &parts.uri, Some(peer), None, &error).await {
         return e;
     }
     error
@@ -84,7 +84,7 @@ async fn authenticated(
     // A signed change (PUT) is recorded by the management-change middleware with the project
     // as its actor.
     if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {
-        slot.set(project.tenant_id.clone(), Actor::Project(project.id.to_string()));
+        slot.set(project.tenant_id.clone(), Actor::Project(project.id.clone()));
     }
     Ok(project)
 }
@@ -117,11 +117,11 @@ pub async fn fetch(State(state): State<AppState>, req: Request) -> Result<Json<S
         &state,
         SecretFetch {
             tenant: &project.tenant_id,
-            project_id: project.id.as_str(),
+            project_id: &project.id,
             env: env.as_str(),
             status: 200,
             outcome: "ok",
-            client_ip: Some(peer.to_string()),
+            client_ip: Some(peer),
         },
     )
     .await?;

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use http::{Extensions, HeaderMap, Method, Uri};
 
-use super::event::redacted_query;
+use super::event::{CredentialName, Host, Method as RecordedMethod, Outcome, TargetPath, redacted_query};
 use super::{Actor, AuditEvent, redact_query, system_tenant};
 use crate::api::AppState;
 use crate::auth::Caller;
@@ -43,17 +43,17 @@ impl ActorSlot {
 }
 
 /// The peer address of the connection (forwarding headers are not trusted).
-pub fn client_ip(extensions: &Extensions) -> Option<String> {
-    crate::auth::peer_ip(extensions).map(crate::auth::ip_text)
+pub fn client_ip(extensions: &Extensions) -> Option<std::net::IpAddr> {
+    crate::auth::peer_ip(extensions)
 }
 
-/// A request URI's path with query values redacted.
-fn redacted_uri(uri: &Uri) -> String {
-    format!(
-        "{}{}",
-        without_userinfo(uri.path()),
-        uri.query().map(redacted_query).unwrap_or_default()
-    )
+/// A request URI's path with query values redacted, cut to what a recorded path holds.
+fn redacted_uri(uri: &Uri) -> TargetPath {
+    let mut path = without_userinfo(uri.path());
+    if let Some(query) = uri.query() {
+        path.push_str(&redacted_query(query));
+    }
+    TargetPath::cut(path)
 }
 
 /// A path-proxy path (`/https://user:pass@host/…`) without the user information a caller may
@@ -79,15 +79,15 @@ pub fn proxy_event(
 ) -> AuditEvent {
     let mut e = AuditEvent::new(
         caller.tenant_id.clone(),
-        Actor::Key(caller.key_id.as_str().to_owned()),
+        Actor::Key(caller.key_id.clone()),
         "proxy.request",
     );
-    e.proxy_mode = Some(mode.as_str().to_owned());
-    e.credential = credential.map(str::to_owned);
-    e.method = Some(method.as_str().to_owned());
-    e.target_host = url.host_str().map(str::to_owned);
+    e.proxy_mode = Some(mode);
+    e.credential = credential.map(CredentialName::from);
+    e.method = Some(RecordedMethod::from(method));
+    e.target_host = url.host_str().map(Host::from);
     e.target_path = Some(redact_query(url));
-    e.client_ip = caller.client_ip.clone();
+    e.client_ip = caller.client_ip;
     e
 }
 
@@ -109,11 +109,11 @@ pub async fn finish_proxy(
 ) -> Result<http::Response<axum::body::Body>, ApiError> {
     event.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
     match &result {
-        Ok(response) => event.status = Some(i64::from(response.status().as_u16())),
+        Ok(response) => event.status = Some(response.status().as_u16()),
         Err(e) => {
             let (status, code) = e.status_and_code();
-            event.status = Some(i64::from(status.as_u16()));
-            event.outcome = code.to_owned();
+            event.status = Some(status.as_u16());
+            event.outcome = Outcome::error(code);
         }
     }
     state.audit().record(event).await?;
@@ -134,16 +134,16 @@ pub async fn refused_by_surface(
 ) -> ApiError {
     let mut e = AuditEvent::new(
         caller.tenant_id.clone(),
-        Actor::Key(caller.key_id.to_string()),
+        Actor::Key(caller.key_id.clone()),
         "proxy.request",
     );
     let (status, code) = error.status_and_code();
-    e.proxy_mode = Some(mode.as_str().to_owned());
-    e.method = Some(method.to_string());
+    e.proxy_mode = Some(mode);
+    e.method = Some(RecordedMethod::from(method));
     e.target_path = Some(redacted_uri(uri));
-    e.status = Some(i64::from(status.as_u16()));
-    e.outcome = code.to_owned();
-    e.client_ip = caller.client_ip.clone();
+    e.status = Some(status.as_u16());
+    e.outcome = Outcome::error(code);
+    e.client_ip = caller.client_ip;
     match state.audit().record(e).await {
         Ok(()) => error,
         Err(audit_error) => audit_error.into(),
@@ -156,20 +156,20 @@ pub async fn auth_failure(
     state: &AppState,
     method: &Method,
     uri: &Uri,
-    client_ip: Option<String>,
+    client_ip: Option<std::net::IpAddr>,
     grant: Option<&KeyGrant>,
     error: &ApiError,
 ) -> Result<(), ApiError> {
     let (tenant, actor) = match grant {
-        Some(g) => (g.key.tenant_id.clone(), Actor::Key(g.key.id.to_string())),
+        Some(g) => (g.key.tenant_id.clone(), Actor::Key(g.key.id.clone())),
         None => (system_tenant(), Actor::None),
     };
     let mut e = AuditEvent::new(tenant, actor, "auth.failure");
     let (status, code) = error.status_and_code();
-    e.method = Some(method.to_string());
+    e.method = Some(RecordedMethod::from(method));
     e.target_path = Some(redacted_uri(uri));
-    e.status = Some(i64::from(status.as_u16()));
-    e.outcome = code.to_owned();
+    e.status = Some(status.as_u16());
+    e.outcome = Outcome::error(code);
     e.client_ip = client_ip;
     state.audit().record(e).await?;
     Ok(())
@@ -178,14 +178,14 @@ pub async fn auth_failure(
 /// What the projects branch records for `GET /v1/secrets` (SDK secret fetch).
 pub struct SecretFetch<'a> {
     pub tenant: &'a TenantId,
-    pub project_id: &'a str,
+    pub project_id: &'a crate::domain::ProjectId,
     /// The environment fetched (a name, not a secret).
     pub env: &'a str,
     /// The HTTP status answered.
     pub status: u16,
     /// `ok` or the S13 error code.
     pub outcome: &'a str,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Records a secret fetch (`action = "secret.fetch"`, actor = the project) and waits until it
@@ -193,16 +193,16 @@ pub struct SecretFetch<'a> {
 pub async fn record_secret_fetch(state: &AppState, fetch: SecretFetch<'_>) -> Result<(), ApiError> {
     let mut e = AuditEvent::new(
         fetch.tenant.clone(),
-        Actor::Project(fetch.project_id.to_owned()),
+        Actor::Project(fetch.project_id.clone()),
         "secret.fetch",
     );
-    e.method = Some("GET".into());
-    e.target_path = Some(format!(
+    e.method = Some(RecordedMethod::from(&Method::GET));
+    e.target_path = Some(TargetPath::cut(format!(
         "/v1/secrets?env={}",
         url::form_urlencoded::byte_serialize(fetch.env.as_bytes()).collect::<String>()
-    ));
-    e.status = Some(i64::from(fetch.status));
-    e.outcome = fetch.outcome.to_owned();
+    )));
+    e.status = Some(fetch.status);
+    e.outcome = Outcome::error(fetch.outcome);
     e.client_ip = fetch.client_ip;
     state.audit().record(e).await?;
     Ok(())
@@ -250,7 +250,7 @@ async fn record_change(
     template: String,
     method: Method,
     path: String,
-    ip: Option<String>,
+    ip: Option<std::net::IpAddr>,
     started: Instant,
     response: Response,
 ) -> Response {
@@ -258,15 +258,15 @@ async fn record_change(
         return response;
     };
     let mut e = AuditEvent::new(tenant, actor, format!("{method} {template}"));
-    e.method = Some(method.to_string());
-    e.target_path = Some(path);
-    e.status = Some(i64::from(response.status().as_u16()));
+    e.method = Some(RecordedMethod::from(&method));
+    e.target_path = Some(TargetPath::cut(path));
+    e.status = Some(response.status().as_u16());
     e.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
     e.client_ip = ip;
     if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        e.outcome = (*code).to_owned();
+        e.outcome = Outcome::error(code);
     } else if !response.status().is_success() {
-        e.outcome = "error".into();
+        e.outcome = Outcome::error("error");
     }
     match state.audit().record(e).await {
         Ok(()) => response,
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn recorded_paths_never_keep_user_information() {
         let uri: Uri = "/https://user:s3cret@api.example.com/x?token=abc".parse().unwrap();
-        assert_eq!(redacted_uri(&uri), "/https://api.example.com/x?token=_");
+        assert_eq!(redacted_uri(&uri).as_str(), "/https://api.example.com/x?token=_");
         assert_eq!(without_userinfo("/v1/keys/abc"), "/v1/keys/abc");
         assert_eq!(without_userinfo("/http://h:1/a@b"), "/http://h:1/a@b");
     }

@@ -1,6 +1,7 @@
-//! The tamper-evident audit trail (SPEC S11): the event type and hash chain ([`event`]), the
-//! group-commit writer ([`AuditLog`]), chain verification ([`verify`]) and the hooks that put
-//! events into the request pipeline ([`hooks`]).
+//! The tamper-evident audit trail (SPEC S11): the event type ([`event`]) with its bounded
+//! fields ([`text`]), the keyed per-tenant chains ([`chain`]), their checkpoints outside the
+//! database ([`checkpoint`]), the group-commit writer ([`AuditLog`]), chain verification
+//! ([`verify`]) and the hooks that put events into the request pipeline ([`hooks`]).
 //!
 //! A caller's response is released only once its event is durable: [`AuditLog::record`]
 //! resolves when the batch holding the event has been synced to the gateway's audit journal
@@ -9,28 +10,34 @@
 //! secret value, a body or a query value. Must not decide who may read the trail (that is
 //! `api::audit`).
 
+pub mod chain;
+pub mod checkpoint;
 pub mod event;
 pub mod hooks;
 pub mod journal;
+pub mod text;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, oneshot};
 
-pub use event::{Actor, AuditEvent, AuditRecord, AuditView, GENESIS_HASH, SYSTEM_TENANT, redact_query, system_tenant};
+pub use chain::{ChainHead, ChainKey, GENESIS_HASH, LinkVersion};
+pub use checkpoint::Checkpoints;
+pub use event::{Actor, AuditEvent, AuditRecord, AuditView, Outcome, SYSTEM_TENANT, redact_query, system_tenant};
+pub use verify::{Verification, verify};
 
-use crate::domain::TenantId;
-use crate::store::{Store, StoreResult};
+use crate::domain::{Surface, TenantId};
+use crate::store::{JournalMark, Store, StoreResult};
 
 /// Events waiting for the writer before new ones make their callers wait (back-pressure).
 pub const QUEUE_CAPACITY: usize = 16_384;
 /// Most events written in one transaction.
 pub const MAX_BATCH: usize = 512;
-/// Events read per query while verifying a chain.
-const VERIFY_PAGE: u32 = 1_000;
 
 /// The audit trail could not be written; the request that needed it must fail closed.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +60,7 @@ pub struct AuditFilter {
     pub project: Option<String>,
     pub action: Option<String>,
     /// Proxy surface.
-    pub mode: Option<String>,
+    pub mode: Option<Surface>,
     /// Inclusive.
     pub since: Option<DateTime<Utc>>,
     /// Exclusive.
@@ -61,6 +68,61 @@ pub struct AuditFilter {
     /// Only events with a smaller sequence number (the cursor of the previous page).
     pub before_seq: Option<i64>,
     pub limit: u32,
+}
+
+/// How events join their chains: the key that links them, and the checkpoints (when the
+/// gateway keeps them) that every append advances.
+#[derive(Clone, Debug)]
+pub struct Chains {
+    pub key: ChainKey,
+    pub checkpoints: Option<Arc<Checkpoints>>,
+}
+
+impl Chains {
+    /// Chains linked by `key`, without checkpoints.
+    pub fn new(key: ChainKey) -> Self {
+        Self { key, checkpoints: None }
+    }
+
+    /// Appends `events` (see [`Store::append_audit`]) and advances the checkpoints to the new
+    /// heads.
+    pub async fn append(
+        &self,
+        store: &dyn Store,
+        events: Vec<AuditEvent>,
+        journal: Option<JournalMark<'_>>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let records = store.append_audit(events, &self.key, journal).await?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.advance(&records);
+        }
+        Ok(records)
+    }
+
+    /// Verifies a tenant's chain against its checkpoint, if one is kept.
+    pub async fn verify(&self, store: &dyn Store, tenant: &TenantId) -> StoreResult<Verification> {
+        let checkpoint = match &self.checkpoints {
+            Some(c) => c.load(tenant),
+            None => checkpoint::Loaded::None,
+        };
+        verify(store, &self.key, tenant, checkpoint).await
+    }
+}
+
+/// Seals every chain whose newest link is unkeyed (written before links were keyed) with a
+/// keyed `audit.chain_keyed` event, whose hash covers the unkeyed ones. Returns how many.
+pub async fn seal_legacy_chains(store: &dyn Store, chains: &Chains) -> StoreResult<usize> {
+    let tenants = store.unkeyed_audit_chains().await?;
+    let events: Vec<AuditEvent> = tenants
+        .into_iter()
+        .map(|t| AuditEvent::new(t, Actor::None, "audit.chain_keyed"))
+        .collect();
+    let sealed = events.len();
+    if sealed > 0 {
+        chains.append(store, events, None).await?;
+        tracing::info!(chains = sealed, "audit: sealed chains written before links were keyed");
+    }
+    Ok(sealed)
 }
 
 struct Job {
@@ -74,6 +136,9 @@ struct Job {
 #[derive(Clone)]
 pub struct AuditLog {
     sink: Sink,
+    chains: Chains,
+    /// Journal segments found damaged and set aside (a metric).
+    damaged_segments: Counter,
 }
 
 #[derive(Clone)]
@@ -86,26 +151,37 @@ enum Sink {
 
 impl AuditLog {
     /// A writer that commits to the database, on the current tokio runtime.
-    pub fn spawn(store: Arc<dyn Store>) -> Self {
-        Self::spawn_with_batch(store, MAX_BATCH)
+    pub fn spawn(store: Arc<dyn Store>, chains: Chains) -> Self {
+        Self::spawn_with_batch(store, chains, MAX_BATCH)
     }
 
     /// A database writer that commits at most `max_batch` events per transaction (1 = one
     /// transaction per event, for comparison).
-    pub fn spawn_with_batch(store: Arc<dyn Store>, max_batch: usize) -> Self {
+    pub fn spawn_with_batch(store: Arc<dyn Store>, chains: Chains, max_batch: usize) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(store, rx, max_batch.max(1)));
+        tokio::spawn(write_batches(store, chains.clone(), rx, max_batch.max(1)));
         Self {
             sink: Sink::Database(queue),
+            chains,
+            damaged_segments: Counter::default(),
         }
     }
 
     /// A writer that appends to a journal in `dir` (see [`journal`]), indexing what earlier
     /// runs left there first.
-    pub async fn journal(dir: &Path, store: Arc<dyn Store>, segment_bytes: u64) -> anyhow::Result<Self> {
-        let journal = journal::Journal::open(dir, store, segment_bytes).await?;
+    pub async fn journal(
+        dir: &Path,
+        store: Arc<dyn Store>,
+        segment_bytes: u64,
+        chains: Chains,
+    ) -> anyhow::Result<Self> {
+        let damaged_segments = Counter::default();
+        let journal =
+            journal::Journal::open(dir, store, segment_bytes, chains.clone(), damaged_segments.clone()).await?;
         Ok(Self {
             sink: Sink::Journal(Arc::new(journal)),
+            chains,
+            damaged_segments,
         })
     }
 
@@ -125,12 +201,29 @@ impl AuditLog {
     }
 
     /// Waits (at most `limit`) until every event recorded before this call can be read from
-    /// the database; false if the limit passed first. Immediate with database durability.
+    /// the database and its chain's checkpoint is written; false if the limit passed first.
     pub async fn caught_up(&self, limit: Duration) -> bool {
-        match &self.sink {
+        let deadline = tokio::time::Instant::now() + limit;
+        let indexed = match &self.sink {
             Sink::Database(_) => true,
             Sink::Journal(journal) => journal.caught_up(limit).await,
-        }
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        indexed
+            && match &self.chains.checkpoints {
+                Some(c) => c.flushed(left).await,
+                None => true,
+            }
+    }
+
+    /// Verifies a tenant's chain (with its checkpoint, when this gateway keeps them).
+    pub async fn verify(&self, store: &dyn Store, tenant: &TenantId) -> StoreResult<Verification> {
+        self.chains.verify(store, tenant).await
+    }
+
+    /// The chains' key and checkpoints.
+    pub fn chains(&self) -> &Chains {
+        &self.chains
     }
 
     /// Events queued and not yet taken by the writer (for the metrics endpoint).
@@ -140,121 +233,28 @@ impl AuditLog {
             Sink::Journal(journal) => journal.queue_depth(),
         }
     }
+
+    /// The count of journal segments found damaged and set aside (for the metrics registry).
+    pub fn damaged_segments(&self) -> Counter {
+        self.damaged_segments.clone()
+    }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn write_batches(store: Arc<dyn Store>, chains: Chains, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let (acks, batch): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.ack, j.event)).unzip();
-        events.extend(batch);
-        let ok = match store.append_audit(&events).await {
+        let (acks, events): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| (j.ack, j.event)).unzip();
+        let count = events.len();
+        let ok = match chains.append(store.as_ref(), events, None).await {
             Ok(_) => true,
             Err(e) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    events = events.len(),
-                    "audit batch not written"
-                );
+                tracing::error!(error = format!("{e:#}"), events = count, "audit batch not written");
                 false
             }
         };
-        events.clear();
         for ack in acks {
             // A caller that went away no longer needs its answer.
             let _ = ack.send(ok);
         }
     }
-}
-
-/// The result of checking a chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Verification {
-    pub ok: bool,
-    /// Events found intact (before the first bad one, when there is one).
-    pub events: u64,
-    /// The first event whose link, content or position is wrong; for a chain cut short at its
-    /// end, the last event still present (`null` if none is).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_bad_event: Option<String>,
-    /// Why the chain is broken.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
-}
-
-impl Verification {
-    fn bad(events: u64, id: Option<String>, reason: &'static str) -> Self {
-        Self {
-            ok: false,
-            events,
-            first_bad_event: id,
-            reason: Some(reason),
-        }
-    }
-}
-
-/// Walks a tenant's chain from the first event to the head recorded with the last commit,
-/// recomputing every hash: an edited row changes its hash, a deleted row leaves a gap in the
-/// sequence and a broken link, reordered rows break the links, and a cut at the end no longer
-/// reaches the head.
-pub async fn verify(store: &dyn Store, tenant: &TenantId) -> StoreResult<Verification> {
-    let Some((head_seq, head_hash)) = store.audit_head(tenant).await? else {
-        let orphans = store.audit_chain(tenant, 0, i64::MAX, 1).await?;
-        return Ok(match orphans.into_iter().next() {
-            Some(r) => Verification::bad(0, Some(r.event.id), "the chain head is missing"),
-            None => Verification {
-                ok: true,
-                events: 0,
-                first_bad_event: None,
-                reason: None,
-            },
-        });
-    };
-    let mut prev = GENESIS_HASH.to_owned();
-    let mut seen: i64 = 0;
-    let mut last_id = None;
-    loop {
-        let page = store.audit_chain(tenant, seen, head_seq, VERIFY_PAGE).await?;
-        let done = page.len() < VERIFY_PAGE as usize;
-        for r in page {
-            let intact = u64::try_from(seen).unwrap_or(0);
-            if r.seq != seen + 1 {
-                return Ok(Verification::bad(
-                    intact,
-                    Some(r.event.id),
-                    "an event before this one is missing",
-                ));
-            }
-            if r.prev_hash != prev {
-                return Ok(Verification::bad(
-                    intact,
-                    Some(r.event.id),
-                    "this event does not follow the one before it",
-                ));
-            }
-            if r.event.chain_hash(r.seq, &prev) != r.hash {
-                return Ok(Verification::bad(intact, Some(r.event.id), "this event was altered"));
-            }
-            prev = r.hash;
-            seen = r.seq;
-            last_id = Some(r.event.id);
-        }
-        if done {
-            break;
-        }
-    }
-    let intact = u64::try_from(seen).unwrap_or(0);
-    if seen != head_seq || prev != head_hash {
-        return Ok(Verification::bad(
-            intact,
-            last_id,
-            "the chain does not reach its recorded head",
-        ));
-    }
-    Ok(Verification {
-        ok: true,
-        events: intact,
-        first_bad_event: None,
-        reason: None,
-    })
 }

@@ -34,7 +34,7 @@ pub struct Caller {
     /// The token as presented, kept to recognise (and strip) it in forwarded headers.
     pub token: Arc<SecretString>,
     /// The connection's peer address (for the audit trail).
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
 }
 
 impl Caller {
@@ -181,7 +181,7 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         if let Some(slot) = parts.extensions.get::<hooks::ActorSlot>() {
-            slot.set(grant.key.tenant_id.clone(), Actor::Key(grant.key.id.to_string()));
+            slot.set(grant.key.tenant_id.clone(), Actor::Key(grant.key.id.clone()));
         }
         let bucket = if parts.extensions.get::<ProxyCall>().is_some() {
             Bucket::Proxy

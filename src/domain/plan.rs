@@ -34,6 +34,13 @@ impl Surface {
             Self::Mcp => "mcp",
         }
     }
+
+    /// Parses the wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Path, Self::Execute, Self::Ephemeral, Self::Route, Self::Mcp]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// What a tenant may use. The default enables every surface with no quota.

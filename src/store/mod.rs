@@ -1,25 +1,23 @@
-//! Persistence: the [`Store`] seam, its records and one implementation per backend.
+//! Persistence: the [`Store`] seam, its records, and [`SqlStore`], its implementation on
+//! SQLite and PostgreSQL.
 //!
 //! Every query is scoped by tenant (except key lookup by hash, which is how a tenant is found).
 //! Stored secrets are always [`Sealed`](crate::crypto::Sealed); this layer never sees
-//! plaintext. Must not contain business rules beyond uniqueness and referential integrity.
+//! plaintext. Must not contain business rules beyond uniqueness and referential integrity (the
+//! audit chain's links, for one, are computed by `audit`, and only persisted here).
 
-mod migrations;
 pub mod postgres;
 mod records;
 mod sql;
-mod sql_audit;
-mod sql_projects;
-mod sql_routes;
-mod sql_tenants;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use records::*;
+pub use sql::{Dialect, SqlStore};
 
-use crate::audit::{AuditEvent, AuditFilter, AuditRecord};
+use crate::audit::{AuditEvent, AuditFilter, AuditRecord, ChainHead, ChainKey};
 use crate::crypto::Sealed;
 use crate::crypto::token::TokenHash;
 use crate::domain::{
@@ -118,13 +116,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a route.
     async fn delete_route(&self, tenant: &TenantId, name: &Alias) -> StoreResult<()>;
 
-    /// Appends events to their tenants' hash chains in one transaction (all or nothing) and
-    /// returns them with their sequence numbers and hashes, in the order given.
-    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<Vec<AuditRecord>>;
-    /// [`append_audit`](Self::append_audit) for events read from an audit journal, recording
-    /// in the same transaction that `journal` has been indexed up to byte `indexed_to`, so a
+    /// Appends events to their tenants' hash chains in one transaction (all or nothing), each
+    /// linked by `chain` after its chain's head (read and advanced under a lock, so writers on
+    /// one database never fork a chain), and returns them as stored, in the order given. With
+    /// `journal`, also records in the same transaction how far that journal is indexed, so a
     /// restart resumes after the last indexed event, never before or after it.
-    async fn index_audit_journal(&self, events: &[AuditEvent], journal: &str, indexed_to: i64) -> StoreResult<()>;
+    async fn append_audit(
+        &self,
+        events: Vec<AuditEvent>,
+        chain: &ChainKey,
+        journal: Option<JournalMark<'_>>,
+    ) -> StoreResult<Vec<AuditRecord>>;
     /// How far `journal` has been indexed (bytes), if it has been at all.
     async fn audit_journal_checkpoint(&self, journal: &str) -> StoreResult<Option<i64>>;
     /// Forgets a journal that has been indexed to its end and deleted.
@@ -139,8 +141,11 @@ pub trait Store: Send + Sync + 'static {
         up_to_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<AuditRecord>>;
-    /// A tenant's chain head `(seq, hash)`, if it has any event.
-    async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<(i64, String)>>;
+    /// A tenant's chain head, if it has any event.
+    async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<ChainHead>>;
+    /// The tenants whose newest event has an unkeyed (version 1) link: chains written before
+    /// links were keyed and not sealed since.
+    async fn unkeyed_audit_chains(&self) -> StoreResult<Vec<TenantId>>;
 
     /// Creates a tenant with its first admin role and API key, all or nothing; `Conflict` if
     /// the tenant's name is taken. (Operator-level: tenants are the scope, not scoped.)
@@ -222,7 +227,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 }
 
-/// The current time, truncated to microseconds so it round-trips through every backend.
+/// Where an audit journal has been indexed to: the journal's name and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalMark<'a> {
+    pub journal: &'a str,
+    pub indexed_to: i64,
+}
+
+/// The current time in the unit the store keeps (whole microseconds), so a record built now
+/// is equal to itself read back.
 pub fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)

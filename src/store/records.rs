@@ -26,22 +26,35 @@ pub enum CredentialStatus {
     Frozen,
 }
 
-macro_rules! text_enum {
-    ($t:ty { $($variant:ident => $text:literal),+ }) => {
-        impl $t {
-            /// The stored text form.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-            /// Parses the stored text form.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some(Self::$variant),)+ _ => None }
-            }
+impl TenantStatus {
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Terminated => "terminated",
         }
-    };
+    }
+
+    /// Parses the stored text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Terminated].into_iter().find(|v| v.as_str() == s)
+    }
 }
-text_enum!(TenantStatus { Active => "active", Terminated => "terminated" });
-text_enum!(CredentialStatus { Active => "active", Frozen => "frozen" });
+
+impl CredentialStatus {
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Frozen => "frozen",
+        }
+    }
+
+    /// Parses the stored text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Frozen].into_iter().find(|v| v.as_str() == s)
+    }
+}
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq)]

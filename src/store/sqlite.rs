@@ -1,89 +1,83 @@
-//! The embedded default: SQLite in WAL mode, a file in the data directory.
+//! The embedded default: SQLite in WAL mode, a file in the data directory (see [`SqlStore`]).
 
 use std::path::Path;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _};
 
-use super::migrations;
-use super::sql::{cred_cols, impl_store, key_cols, role_cols};
-use super::sql_projects::{project_cols, project_key_cols, secret_cols};
+use super::{Dialect, SqlStore};
 
-/// A store on an SQLite file.
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: sqlx::SqlitePool,
-}
+/// The store on an SQLite file (the same type as on PostgreSQL).
+pub type SqliteStore = SqlStore;
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies pending migrations.
+/// Statements every connection runs first. FULL: a commit is on disk before it returns (WAL
+/// synced), so an audit event that released a response survives a power loss too, not only a
+/// crash of the process; the audit writer's group commit shares one sync among many events.
+const CONNECTION_SETUP: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database file at `path`, private to its owner
+    /// (mode 0600, and so its `-wal` and `-shm` files), and applies pending migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .context("sqlite options")?
+        make_private(path).with_context(|| format!("creating SQLite database {}", path.display()))?;
+        sqlx::any::install_default_drivers();
+        let url = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before it returns (WAL synced), so an audit event that
-            // released a response survives a power loss too, not only a crash of the process.
-            // The audit writer's group commit shares one sync among many events.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+            .to_url_lossy();
+        // WAL is a property of the file, set once by one connection: several connections
+        // switching at the same moment could fail to get the lock it needs.
+        let mut first = sqlx::AnyConnection::connect(url.as_str())
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await.context("migrations: begin")?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS keystile_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .context("migrations: bookkeeping table")?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM keystile_migrations")
-            .fetch_all(&mut *tx)
+        first
+            .execute("PRAGMA journal_mode = WAL")
             .await
-            .context("migrations: read applied")?;
-        for (version, sql) in migrations::SQLITE {
-            if applied.contains(version) {
-                continue;
-            }
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("migration {version}"))?;
-            sqlx::query("INSERT INTO keystile_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(super::now().to_rfc3339())
-                .execute(&mut *tx)
-                .await
-                .context("migrations: record")?;
-        }
-        tx.commit().await.context("migrations: commit")?;
-        Ok(())
-    }
-
-    /// Begins a transaction that may write. `BEGIN IMMEDIATE` takes the write lock (waiting
-    /// up to the busy timeout) before the first read: a deferred transaction that reads and
-    /// then writes fails at once with "database is locked" when another connection (the audit
-    /// indexer, another gateway) committed in between, and the busy timeout cannot help it.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// The underlying pool (for tests that tamper with rows directly).
-    pub fn pool(&self) -> &sqlx::SqlitePool {
-        &self.pool
+            .context("SQLite journal mode")?;
+        first.close().await.ok();
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| Box::pin(async move { conn.execute(CONNECTION_SETUP).await.map(drop) }))
+            .connect(url.as_str())
+            .await
+            .with_context(|| format!("opening SQLite database {}", path.display()))?;
+        let store = Self::migrated(pool, Dialect::Sqlite).await?;
+        make_private(path).with_context(|| format!("securing SQLite database {}", path.display()))?;
+        Ok(store)
     }
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite);
+/// Creates the database file with mode 0600 if it is missing, and makes it and its `-wal` and
+/// `-shm` companions (which SQLite creates with the database file's mode) 0600 if they exist.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! real upstream server, real HTTP. Each module covers one area.
 
 mod audit;
+mod audit_bounds;
 mod auth;
 mod caches;
 mod crash;

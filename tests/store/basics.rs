@@ -154,3 +154,18 @@ pub async fn timestamps_round_trip_exactly(fx: &Fixture) {
         assert_eq!(stored.updated_at, t, "rotated updated_at {t}");
     }
 }
+
+pub async fn a_database_whose_applied_migration_differs_from_its_file_is_refused(fx: &Fixture) {
+    // As if a released migration file had been edited after it was applied.
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1")
+        .bind(vec![0u8; 48])
+        .execute(fx.pool())
+        .await
+        .expect("tamper with the recorded checksum");
+    let refused = fx.reopen().await.err().expect("the store refuses to start");
+    let text = format!("{refused:#}");
+    assert!(
+        text.contains("migration 1 was previously applied but has been modified"),
+        "{text}"
+    );
+}

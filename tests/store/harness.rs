@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use keystile::store::Store;
-use keystile::store::postgres::PostgresStore;
-use keystile::store::sqlite::SqliteStore;
+use keystile::store::{SqlStore, Store};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{AssertSqlSafe, Connection as _};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{AnyPool, AssertSqlSafe, Connection as _};
 use tempfile::TempDir;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -26,22 +25,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A store on a private database, plus what is needed to open it again or tamper with it.
 pub enum Fixture {
     Sqlite {
-        store: SqliteStore,
+        store: SqlStore,
         /// Kept alive so the file survives until the test ends.
         dir: TempDir,
     },
     Postgres {
-        store: PostgresStore,
+        store: SqlStore,
         url: String,
         schema: String,
+        /// Further schemas a test made (dropped with the fixture's).
+        more: std::sync::Mutex<Vec<String>>,
     },
 }
+
+/// The last landing's databases, dumped (see `legacy/README.md`).
+const LEGACY_SQLITE: &str = include_str!("legacy/sqlite.sql");
+const LEGACY_POSTGRES: &str = include_str!("legacy/postgres.sql");
 
 impl Fixture {
     /// A store on a fresh SQLite file.
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
-        let store = SqliteStore::open(&dir.path().join("keystile.db"))
+        let store = SqlStore::open(&dir.path().join("keystile.db"))
             .await
             .expect("opening a fresh SQLite store");
         Self::Sqlite { store, dir }
@@ -60,10 +65,15 @@ impl Fixture {
             return None;
         }
         // The server answered: from here on every failure is a real one.
-        let store = PostgresStore::connect_with(schema_options(&url, &schema))
+        let store = SqlStore::connect(&schema_url(&url, &schema))
             .await
-            .unwrap_or_else(|e| panic!("connecting a PostgresStore to schema {schema}: {e:#}"));
-        Some(Self::Postgres { store, url, schema })
+            .unwrap_or_else(|e| panic!("connecting a store to schema {schema}: {e:#}"));
+        Some(Self::Postgres {
+            store,
+            url,
+            schema,
+            more: std::sync::Mutex::default(),
+        })
     }
 
     /// The store under test.
@@ -74,44 +84,80 @@ impl Fixture {
         }
     }
 
+    /// The store's pool, to look at or tamper with rows directly.
+    pub fn pool(&self) -> &AnyPool {
+        match self {
+            Self::Sqlite { store, .. } | Self::Postgres { store, .. } => store.pool(),
+        }
+    }
+
     /// A second, independent store on the same database (migrations run again).
     pub async fn reopen(&self) -> anyhow::Result<Box<dyn Store>> {
         Ok(match self {
-            Self::Sqlite { dir, .. } => Box::new(SqliteStore::open(&dir.path().join("keystile.db")).await?),
-            Self::Postgres { url, schema, .. } => {
-                Box::new(PostgresStore::connect_with(schema_options(url, schema)).await?)
-            }
+            Self::Sqlite { dir, .. } => Box::new(SqlStore::open(&dir.path().join("keystile.db")).await?),
+            Self::Postgres { url, schema, .. } => Box::new(SqlStore::connect(&schema_url(url, schema)).await?),
         })
+    }
+
+    /// A store on a second database of the same backend, made by the last landing's store
+    /// (its schema, its bookkeeping, its data) and opened by today's: upgraded in place.
+    pub async fn upgraded_legacy_database(&self) -> anyhow::Result<SqlStore> {
+        match self {
+            Self::Sqlite { dir, .. } => {
+                let path = dir.path().join(format!("legacy-{}.db", uuid::Uuid::new_v4().simple()));
+                let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+                let mut conn = SqliteConnection::connect_with(&options).await?;
+                sqlx::raw_sql(LEGACY_SQLITE).execute(&mut conn).await?;
+                conn.close().await?;
+                SqlStore::open(&path).await
+            }
+            Self::Postgres { url, more, .. } => {
+                let schema = format!("ks_{}", uuid::Uuid::new_v4().simple());
+                create_schema(url, &schema).await?;
+                more.lock().unwrap_or_else(|e| e.into_inner()).push(schema.clone());
+                let options = PgConnectOptions::from_str(url)?.options([("search_path", schema.as_str())]);
+                let mut conn = PgConnection::connect_with(&options).await?;
+                sqlx::raw_sql(LEGACY_POSTGRES).execute(&mut conn).await?;
+                conn.close().await?;
+                SqlStore::connect(&schema_url(url, &schema)).await
+            }
+        }
     }
 
     /// How many migrations the database has recorded.
     pub async fn applied_migrations(&self) -> i64 {
-        const SQL: &str = "SELECT COUNT(*) FROM keystile_migrations";
-        match self {
-            Self::Sqlite { store, .. } => sqlx::query_scalar(SQL).fetch_one(store.pool()).await,
-            Self::Postgres { store, .. } => sqlx::query_scalar(SQL).fetch_one(store.pool()).await,
-        }
-        .expect("counting applied migrations")
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(self.pool())
+            .await
+            .expect("counting applied migrations")
     }
 
     /// Runs a statement with one text parameter directly on the database (to set up states the
     /// store has no method for, such as a terminated tenant).
     pub async fn execute(&self, sql: &'static str, param: &str) {
-        match self {
-            Self::Sqlite { store, .. } => sqlx::query(sql).bind(param).execute(store.pool()).await.map(drop),
-            Self::Postgres { store, .. } => sqlx::query(sql).bind(param).execute(store.pool()).await.map(drop),
-        }
-        .unwrap_or_else(|e| panic!("executing {sql:?}: {e}"));
+        sqlx::query(sql)
+            .bind(param)
+            .execute(self.pool())
+            .await
+            .unwrap_or_else(|e| panic!("executing {sql:?}: {e}"));
     }
 
-    /// Releases the database: closes the pool and drops the PostgreSQL schema.
+    /// Releases the database: closes the pool and drops the PostgreSQL schemas.
     async fn teardown(&self) {
         match self {
             Self::Sqlite { store, .. } => store.pool().close().await,
-            Self::Postgres { store, url, schema } => {
+            Self::Postgres {
+                store,
+                url,
+                schema,
+                more,
+            } => {
                 store.pool().close().await;
-                if let Err(e) = drop_schema(url, schema).await {
-                    eprintln!("warning: could not drop test schema {schema}: {e:#}");
+                let more = std::mem::take(&mut *more.lock().unwrap_or_else(|e| e.into_inner()));
+                for schema in std::iter::once(schema.clone()).chain(more) {
+                    if let Err(e) = drop_schema(url, &schema).await {
+                        eprintln!("warning: could not drop test schema {schema}: {e:#}");
+                    }
                 }
             }
         }
@@ -137,10 +183,10 @@ where
     }
 }
 
-fn schema_options(url: &str, schema: &str) -> PgConnectOptions {
-    PgConnectOptions::from_str(url)
-        .expect("KEYSTILE_TEST_POSTGRES_URL is not a valid PostgreSQL URL")
-        .options([("search_path", schema)])
+/// `url` with `schema` as the connections' search path.
+fn schema_url(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
 }
 
 async fn admin_connection(url: &str) -> anyhow::Result<PgConnection> {

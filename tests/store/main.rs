@@ -14,9 +14,11 @@ mod basics;
 mod credentials;
 mod fixtures;
 mod harness;
+mod legacy_data;
 mod projects;
 mod roles;
 mod tenants;
+mod upgrade;
 
 /// Instantiates `$topic::$test` for one backend, given an expression producing an
 /// `Option<Fixture>` (`None` means "skip").
@@ -55,6 +57,10 @@ conformance! {
         concurrent_ensure_tenant_calls_agree_on_one_tenant,
         an_ensured_tenant_that_was_terminated_stays_terminated,
         timestamps_round_trip_exactly,
+        a_database_whose_applied_migration_differs_from_its_file_is_refused,
+    ],
+    upgrade: [
+        a_database_of_the_last_landing_upgrades_in_place_and_reads_back_exactly,
     ],
     roles: [
         a_created_role_can_be_shown_and_listed_by_name,
@@ -95,12 +101,20 @@ conformance! {
         listing_filters_by_every_field_and_pages_with_a_cursor,
         verification_catches_an_edited_row,
         verification_catches_an_edit_that_also_recomputes_the_rows_hash,
+        editing_a_row_and_recomputing_every_later_hash_and_the_head_without_the_key_fails,
+        rewriting_a_whole_chain_unkeyed_fails_verification,
+        deleting_one_event_in_the_middle_and_renumbering_fails_verification,
         verification_catches_a_deleted_row,
         verification_catches_the_last_row_deleted,
+        deleting_the_newest_events_and_rewinding_the_head_fails_against_the_checkpoint,
+        a_checkpoint_that_does_not_match_its_event_or_is_forged_fails_verification,
         verification_catches_two_swapped_rows,
         two_stores_on_one_database_appending_at_once_never_fork_a_chain,
         indexing_a_journal_records_its_checkpoint_in_the_same_transaction,
         a_batch_larger_than_one_insert_is_chained_whole,
+        fields_cut_to_their_bounds_are_stored_and_verify,
+        only_chains_whose_newest_link_is_unkeyed_are_listed_as_unkeyed,
+        an_event_added_past_the_head_fails_verification,
     ],
     tenants: [
         a_created_tenant_round_trips_with_its_plan_admin_role_and_key,
@@ -119,4 +133,31 @@ conformance! {
         a_nonce_is_accepted_once_until_its_retention_ends,
         concurrent_uses_of_one_nonce_let_exactly_one_through,
     ],
+}
+
+/// SQLite only: file permissions.
+mod sqlite_files {
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_and_its_wal_and_shm_files_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        use keystile::store::{SqlStore, Store as _};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keystile.db");
+        // A database left world-readable by an earlier version is made private too.
+        std::fs::write(&path, b"").expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = SqlStore::open(&path).await.expect("open");
+        store.ensure_tenant("acme").await.expect("a write, so the WAL exists");
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{file}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
 }

@@ -1,0 +1,4 @@
+CREATE TABLE audit_journals (
+    journal TEXT PRIMARY KEY,
+    indexed_to BIGINT NOT NULL
+);
